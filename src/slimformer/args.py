@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class DataArguments:
     data_file: str | None = field(
         default=None,
-        metadata={"help": "CLINC150 raw JSON file (or its folder); None loads clinc_oos from the Hub"},
+        metadata={"help": "CLINC150 raw JSON file or folder; None loads clinc_oos from the Hub"},
     )
     dataset_config: str = field(
         default="plus", metadata={"help": "clinc_oos config: plus, full, small or imbalanced"}

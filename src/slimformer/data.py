@@ -1,4 +1,4 @@
-"""CLINC150 as a `datasets.DatasetDict`, from the Hub or the authors' raw JSON, with one label order.
+"""CLINC150 as a `datasets.DatasetDict`, from the Hub or the authors' raw JSON, one label order.
 
 Both sources give splits `train`/`validation`/`test`, a `text` column and an `intent`
 ClassLabel whose ids are the Hub's (id 42 is `oos`), so a model trained on one copy scores

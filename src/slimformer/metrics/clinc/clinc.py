@@ -42,8 +42,9 @@ class Clinc(evaluate.Metric):
         correct = predictions == references
         in_scope = references != oos_id
         oos = ~in_scope
+        nan = float("nan")
         return {
-            "accuracy": float(correct.mean()) if len(correct) else float("nan"),
-            "in_scope_accuracy": float(correct[in_scope].mean()) if in_scope.any() else float("nan"),
-            "oos_recall": float((predictions[oos] == oos_id).mean()) if oos.any() else float("nan"),
+            "accuracy": float(correct.mean()) if len(correct) else nan,
+            "in_scope_accuracy": float(correct[in_scope].mean()) if in_scope.any() else nan,
+            "oos_recall": float((predictions[oos] == oos_id).mean()) if oos.any() else nan,
         }

@@ -28,9 +28,11 @@ class ReportArguments:
     output_dir: str = field(default="outputs/benchmark")
 
 
+ARGUMENTS = (ReportArguments, DataArguments, BenchmarkSettings)
+
+
 def main(argv: list[str] | None = None) -> None:
-    report_args, data_args, settings = parse_args(
-        (ReportArguments, DataArguments, BenchmarkSettings), argv, description=__doc__)
+    report_args, data_args, settings = parse_args(ARGUMENTS, argv, description=__doc__)
     if not report_args.variants:
         fail("no variants given: pass --variants NAME=FOLDER [NAME=FOLDER ...]")
     test = load_clinc(data_args.data_file, data_args.dataset_config,

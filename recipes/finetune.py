@@ -10,11 +10,11 @@ from slimformer.config import parse_args
 from slimformer.errors import run_recipe
 from slimformer.train import finetune
 
+ARGUMENTS = (ModelArguments, DataArguments, TrainingArguments)
+
 
 def main(argv: list[str] | None = None) -> None:
-    model_args, data_args, training_args = parse_args(
-        (ModelArguments, DataArguments, TrainingArguments), argv, description=__doc__
-    )
+    model_args, data_args, training_args = parse_args(ARGUMENTS, argv, description=__doc__)
     metrics = finetune(model_args.model_name_or_path, data_args, training_args)
     print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k or "recall" in k})
 

@@ -1,0 +1,71 @@
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from slimformer.config import parse_args
+from slimformer.errors import SlimformerError
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@dataclass
+class Example:
+    name: str = "default"
+    rate: float = 0.1
+    layers: list[int] = field(default_factory=lambda: [0, 1])
+    flag: bool = False
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_yaml_values_are_read(tmp_path):
+    (args,) = parse_args((Example,), ["--config", write(tmp_path, "name: a\nlayers: [0, 2, 4]\n")])
+    assert args.name == "a" and args.layers == [0, 2, 4] and args.rate == 0.1
+
+
+def test_flags_override_yaml(tmp_path):
+    config = write(tmp_path, "name: a\nrate: 0.5\nflag: true\n")
+    (args,) = parse_args((Example,), ["--config", config, "--rate", "0.25", "--flag", "false"])
+    assert args.name == "a" and args.rate == 0.25 and args.flag is False
+
+
+def test_unknown_yaml_key_is_named(tmp_path):
+    with pytest.raises(SlimformerError, match="unknown key.*raet"):
+        parse_args((Example,), ["--config", write(tmp_path, "raet: 0.5\n")])
+
+
+def test_unknown_flag_is_named():
+    with pytest.raises(SlimformerError, match="--bogus"):
+        parse_args((Example,), ["--bogus", "1"])
+
+
+def test_missing_and_malformed_config(tmp_path):
+    with pytest.raises(SlimformerError, match="not found"):
+        parse_args((Example,), ["--config", str(tmp_path / "nope.yaml")])
+    with pytest.raises(SlimformerError, match="not valid YAML"):
+        parse_args((Example,), ["--config", write(tmp_path, "name: [unclosed\n")])
+
+
+def recipe_for(yaml_path: Path):
+    """`NAME_anything.yaml` configures `recipes/NAME.py`."""
+    name = yaml_path.stem.split("_")[0]
+    path = RECIPES / f"{name}.py"
+    assert path.is_file(), f"{yaml_path.name} has no recipe {path.name}"
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("yaml_path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_recipe_yaml_parses(yaml_path):
+    recipe = recipe_for(yaml_path)
+    assert hasattr(recipe, "ARGUMENTS"), f"{recipe.__file__} must define ARGUMENTS"
+    parsed = parse_args(recipe.ARGUMENTS, ["--config", str(yaml_path)])
+    assert len(parsed) == len(recipe.ARGUMENTS)

@@ -43,9 +43,10 @@ def tiny_bert(**overrides):
     from slimformer.data import label_config
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=64,
-                        max_position_embeddings=128, **{**label_config(), **overrides})
+    settings = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "intermediate_size": 64,
+                "max_position_embeddings": 128, **label_config()}
+    config = BertConfig(**{**settings, **overrides})
     return BertForSequenceClassification(config).eval()
 
 
@@ -56,8 +57,9 @@ def tiny_distilbert(**overrides):
     from slimformer.data import label_config
 
     torch.manual_seed(0)
-    config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
-                              max_position_embeddings=128, **{**label_config(), **overrides})
+    settings = {"vocab_size": 30522, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64,
+                "max_position_embeddings": 128, **label_config()}
+    config = DistilBertConfig(**{**settings, **overrides})
     return DistilBertForSequenceClassification(config).eval()
 
 

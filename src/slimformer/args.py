@@ -26,3 +26,23 @@ class ModelArguments:
         default="bert-base-uncased",
         metadata={"help": "sequence-classification checkpoint to fine-tune: Hub id or folder"},
     )
+
+
+@dataclass
+class DistillArguments:
+    teacher_model: str | None = field(
+        default=None,
+        metadata={"help": "fine-tuned CLINC150 teacher (Hub id or folder); None trains the "
+                  "student on labels only"},
+    )
+    student_model: str | None = field(
+        default=None, metadata={"help": "checkpoint the student starts from (Hub id or folder)"}
+    )
+    student_layers: list[int] | None = field(
+        default=None,
+        metadata={"help": "build the student from the teacher, keeping these layers (e.g. 0 2 4)"},
+    )
+    cache_teacher_logits: bool = field(
+        default=True, metadata={"help": "compute teacher logits once and cache them on disk"}
+    )
+    cache_dir: str = field(default="outputs/cache", metadata={"help": "teacher-logit cache"})

@@ -1,0 +1,141 @@
+"""Wiring for a distillation run: teacher, student, cached teacher logits and the trainer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from transformers import DataCollatorWithPadding, PreTrainedModel
+
+from slimformer.args import DataArguments, DistillArguments
+from slimformer.data import load_clinc, tokenize
+from slimformer.distill import (
+    DistillationTrainer,
+    DistillationTrainingArguments,
+    cached_teacher_logits,
+    check_label_maps,
+    student_from_teacher,
+    with_teacher_logits,
+)
+from slimformer.errors import fail
+from slimformer.metrics import compute_metrics
+from slimformer.provenance import write_provenance
+from slimformer.train import (
+    evaluate_splits,
+    last_checkpoint,
+    load_classifier,
+    load_tokenizer,
+    resolve_model,
+    save_outputs,
+)
+
+
+@dataclass
+class DistillationRun:
+    trainer: DistillationTrainer
+    encoded: Any
+    tokenizer: Any
+    teacher: PreTrainedModel | None
+
+
+def student_factory(args: DistillArguments,
+                    teacher: PreTrainedModel | None) -> Callable[..., PreTrainedModel]:
+    """A function building a fresh student (Trainer's model_init, one per search trial)."""
+    if args.student_layers:
+        if teacher is None:
+            fail("student_layers builds the student from the teacher: give teacher_model too")
+
+        def from_teacher(trial: Any = None) -> PreTrainedModel:
+            return student_from_teacher(teacher, list(args.student_layers))
+
+        return from_teacher
+    if not args.student_model:
+        fail("no student: give student_model (a checkpoint) or student_layers (teacher layers)")
+
+    def from_checkpoint(trial: Any = None) -> PreTrainedModel:
+        return load_classifier(args.student_model)
+
+    return from_checkpoint
+
+
+def student_tokenizer(args: DistillArguments) -> Any:
+    return load_tokenizer(args.student_model or args.teacher_model)
+
+
+def load_teacher(args: DistillArguments) -> PreTrainedModel | None:
+    if not args.teacher_model:
+        return None
+    from slimformer.torch_variant import load_classifier_folder
+
+    return load_classifier_folder(resolve_model(args.teacher_model)).eval()
+
+
+def build_distillation(args: DistillArguments, data_args: DataArguments,
+                       training_args: DistillationTrainingArguments,
+                       for_search: bool = False) -> DistillationRun:
+    """Everything checked and prepared before any training starts."""
+    teacher = load_teacher(args)
+    if teacher is None and training_args.alpha < 1.0:
+        fail(f"alpha={training_args.alpha} needs a teacher: give teacher_model, or set alpha 1")
+    make_student = student_factory(args, teacher)
+    student = make_student()
+    if teacher is not None:
+        check_label_maps(teacher, student)
+    tokenizer = student_tokenizer(args)
+    dataset = load_clinc(data_args.data_file, data_args.dataset_config,
+                         max_samples=data_args.max_samples)
+    use_cache = teacher is not None and args.cache_teacher_logits
+    if teacher is not None and not use_cache:
+        teacher_vocab = load_tokenizer(args.teacher_model).get_vocab()
+        if teacher_vocab != tokenizer.get_vocab():
+            fail("teacher and student tokenizers differ: keep cache_teacher_logits on so the "
+                 "teacher reads its own tokens")
+    if use_cache:
+        with training_args.main_process_first(desc="teacher logits"):
+            logits = cached_teacher_logits(
+                teacher, load_tokenizer(args.teacher_model), dataset["train"], args.cache_dir,
+                data_args.max_length, is_main_process=training_args.should_save)
+        dataset = with_teacher_logits(dataset, logits)
+    with training_args.main_process_first(desc="tokenize"):
+        encoded = tokenize(dataset, tokenizer, data_args.max_length)
+    trainer = DistillationTrainer(
+        model=None if for_search else student,
+        model_init=make_student if for_search else None,
+        args=training_args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        teacher_model=None if use_cache else teacher,
+    )
+    return DistillationRun(trainer, encoded, tokenizer, teacher)
+
+
+def provenance_settings(args: DistillArguments, training_args: DistillationTrainingArguments,
+                        ) -> dict[str, Any]:
+    return {
+        "teacher": args.teacher_model, "student_model": args.student_model,
+        "student_layers": args.student_layers, "alpha": training_args.alpha,
+        "temperature": training_args.temperature, "learning_rate": training_args.learning_rate,
+        "epochs": training_args.num_train_epochs,
+        "batch_size": training_args.per_device_train_batch_size,
+        "cached_teacher_logits": bool(args.teacher_model and args.cache_teacher_logits),
+    }
+
+
+def distill(args: DistillArguments, data_args: DataArguments,
+            training_args: DistillationTrainingArguments) -> dict[str, float]:
+    """Train the student; writes model folder, tokenizer, metrics.json and slimformer.json."""
+    run = build_distillation(args, data_args, training_args)
+    result = run.trainer.train(resume_from_checkpoint=last_checkpoint(training_args))
+    metrics = {**result.metrics, **evaluate_splits(run.trainer, run.encoded)}
+    save_outputs(run.trainer, metrics, run.tokenizer)
+    if run.trainer.is_world_process_zero():
+        step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"
+        write_provenance(training_args.output_dir, step,
+                         provenance_settings(args, training_args),
+                         base_model=args.student_model or args.teacher_model,
+                         test_accuracy=metrics.get("test_accuracy"))
+    return metrics

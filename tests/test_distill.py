@@ -1,0 +1,164 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from slimformer.args import DataArguments, DistillArguments
+from slimformer.distill import (
+    TEACHER_LOGITS,
+    DistillationTrainingArguments,
+    cached_teacher_logits,
+    distillation_loss,
+    student_from_teacher,
+)
+from slimformer.distill_run import build_distillation, distill
+from slimformer.errors import SlimformerError
+
+from .conftest import tiny_bert
+
+NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+
+def test_loss_equals_the_formula():
+    student = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.3]])
+    teacher = torch.tensor([[1.0, 1.5, -0.5], [2.0, -1.0, 0.0]])
+    labels = torch.tensor([0, 2])
+    alpha, t = 0.3, 4.0
+    ce = -np.mean([math.log(np.exp(s[y]) / np.exp(s).sum())
+                   for s, y in zip(student.numpy(), labels.numpy())])
+    p = np.exp(teacher.numpy() / t) / np.exp(teacher.numpy() / t).sum(-1, keepdims=True)
+    q = np.exp(student.numpy() / t) / np.exp(student.numpy() / t).sum(-1, keepdims=True)
+    kl = np.sum(p * np.log(p / q)) / len(labels)
+    expected = alpha * ce + (1 - alpha) * t**2 * kl
+    got = distillation_loss(student, teacher, labels, alpha, t).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_alpha_one_is_cross_entropy():
+    student, teacher = torch.randn(4, 151), torch.randn(4, 151)
+    labels = torch.tensor([1, 42, 7, 150])
+    assert distillation_loss(student, teacher, labels, 1.0, 3.0).item() == pytest.approx(
+        F.cross_entropy(student, labels).item())
+
+
+@pytest.mark.parametrize("alpha,temperature,message", [
+    (1.5, 2.0, "alpha must be in"), (-0.1, 2.0, "alpha must be in"),
+    (0.5, 0.0, "temperature must be > 0")])
+def test_bad_alpha_temperature(tmp_path, alpha, temperature, message):
+    with pytest.raises(SlimformerError, match=message):
+        DistillationTrainingArguments(output_dir=str(tmp_path), alpha=alpha,
+                                      temperature=temperature)
+
+
+def test_layer_subset_student_holds_teacher_weights():
+    teacher = tiny_bert(num_hidden_layers=4)
+    student = student_from_teacher(teacher, [0, 2])
+    assert student.config.num_hidden_layers == 2 and len(student.bert.encoder.layer) == 2
+    t, s = teacher.state_dict(), student.state_dict()
+    for j, i in enumerate([0, 2]):
+        for name, value in teacher.bert.encoder.layer[i].state_dict().items():
+            assert torch.equal(s[f"bert.encoder.layer.{j}.{name}"], value)
+    for name in ("bert.embeddings.word_embeddings.weight", "classifier.weight",
+                 "bert.pooler.dense.weight"):
+        assert torch.equal(s[name], t[name])
+    assert s["bert.encoder.layer.1.output.dense.weight"].data_ptr() != \
+        t["bert.encoder.layer.2.output.dense.weight"].data_ptr()
+
+
+def test_student_layer_out_of_range():
+    with pytest.raises(SlimformerError, match=r"out of range: the teacher has 2 layers"):
+        student_from_teacher(tiny_bert(), [0, 5])
+
+
+@pytest.fixture
+def teacher_folder(tmp_path, tokenizer):
+    folder = tmp_path / "teacher"
+    tiny_bert(num_hidden_layers=2, **NO_DROPOUT).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def setup(tmp_path, teacher_folder, clinc_dir, cache=True, **training):
+    args = DistillArguments(teacher_model=str(teacher_folder), student_layers=[1],
+                            cache_teacher_logits=cache, cache_dir=str(tmp_path / "cache"))
+    data_args = DataArguments(data_file=str(clinc_dir), max_samples=48, max_length=24)
+    training_args = DistillationTrainingArguments(
+        output_dir=str(tmp_path / "out"), alpha=0.4, temperature=3.0, learning_rate=5e-3,
+        per_device_train_batch_size=16, num_train_epochs=1, report_to="none",
+        save_strategy="no", eval_strategy="no", use_cpu=True, **training)
+    return args, data_args, training_args
+
+
+def test_cached_and_on_the_fly_losses_are_equal(tmp_path, teacher_folder, clinc_dir):
+    cached = build_distillation(*setup(tmp_path, teacher_folder, clinc_dir, cache=True))
+    live = build_distillation(*setup(tmp_path, teacher_folder, clinc_dir, cache=False))
+    assert TEACHER_LOGITS in cached.encoded["train"].column_names
+    assert live.trainer.teacher is not None and cached.trainer.teacher is None
+    for run in (cached, live):
+        run.trainer.model.train()
+    batch_c = next(iter(cached.trainer.get_train_dataloader()))
+    batch_l = next(iter(live.trainer.get_train_dataloader()))
+    assert torch.equal(batch_c["input_ids"], batch_l["input_ids"])
+    loss_c = cached.trainer.compute_loss(cached.trainer.model, dict(batch_c))
+    loss_l = live.trainer.compute_loss(live.trainer.model, dict(batch_l))
+    assert loss_c.item() == pytest.approx(loss_l.item(), rel=1e-5)
+    # and the distillation term is really there
+    assert loss_c.item() != pytest.approx(
+        cached.trainer.model(**{k: v for k, v in batch_c.items() if k != TEACHER_LOGITS}
+                             ).loss.item(), rel=1e-3)
+
+
+def test_teacher_logit_cache_is_reused(tmp_path, teacher_folder, clinc, tokenizer):
+    from slimformer.torch_variant import load_classifier_folder
+
+    teacher = load_classifier_folder(teacher_folder)
+    train = clinc["train"].select(range(20))
+    first = cached_teacher_logits(teacher, tokenizer, train, tmp_path)
+    files = list(tmp_path.glob("teacher-logits-*.npy"))
+    assert len(files) == 1 and first.shape == (20, 151)
+    np.save(files[0], first + 1.0)  # a reused cache returns what is on disk
+    np.testing.assert_array_equal(cached_teacher_logits(teacher, tokenizer, train, tmp_path),
+                                  first + 1.0)
+    other = cached_teacher_logits(teacher, tokenizer, clinc["train"].select(range(21)), tmp_path)
+    assert other.shape == (21, 151) and len(list(tmp_path.glob("teacher-logits-*.npy"))) == 2
+
+
+def test_distill_trains_and_writes_a_model_folder(tmp_path, teacher_folder, clinc_dir):
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir)
+    run = build_distillation(args, data_args, training_args)
+    before = {k: v.clone() for k, v in run.trainer.model.state_dict().items()}
+    metrics = distill(args, data_args, training_args)
+    out = tmp_path / "out"
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert not list(out.glob("*.bin")) or [p.name for p in out.glob("*.bin")] == [
+        "training_args.bin"]
+    assert {"test_accuracy", "validation_accuracy", "test_oos_recall"} <= set(metrics)
+    from slimformer.provenance import read_provenance
+    from slimformer.torch_variant import load_classifier_folder
+
+    student = load_classifier_folder(out)
+    assert student.config.id2label[42] == "oos" and student.config.num_hidden_layers == 1
+    changed = [k for k, v in student.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "training changed no student parameter"
+    record = read_provenance(out)
+    assert record["steps"][-1]["step"] == "distill"
+    assert record["steps"][-1]["settings"]["alpha"] == 0.4
+
+
+def test_label_maps_must_agree(tmp_path, tiny_bert_folder, clinc_dir, tokenizer):
+    teacher = tmp_path / "generic-teacher"
+    tiny_bert(id2label={i: f"intent_{i}" for i in range(151)}).save_pretrained(teacher)
+    tokenizer.save_pretrained(teacher)
+    args, data_args, training_args = setup(tmp_path, teacher, clinc_dir)
+    args.student_layers, args.student_model = None, str(tiny_bert_folder)
+    with pytest.raises(SlimformerError, match="label maps disagree.*id 0"):
+        build_distillation(args, data_args, training_args)
+
+
+def test_student_needs_a_source(tmp_path, teacher_folder, clinc_dir):
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir)
+    args.student_layers = None
+    with pytest.raises(SlimformerError, match="no student"):
+        build_distillation(args, data_args, training_args)

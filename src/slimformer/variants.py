@@ -26,11 +26,14 @@ WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx_data", ".bin", ".pt", ".pth")
 KINDS: dict[str, str] = {
     "pytorch-int8": "slimformer.quantize:TorchInt8Variant",
     "onnx": "slimformer.onnx:OrtVariant",
+    "pytorch-pruned": "slimformer.prune_compact:PrunedVariant",  # before "pytorch"
     "pytorch": "slimformer.torch_variant:TransformersVariant",
     # Never detected: asked for explicitly, e.g. `int8=outputs/onnx-int8@onnx-lean`.
     "onnx-lean": "slimformer.lean:LeanOnnxVariant",
+    # Never detected: the same ONNX file run through optimum's pipeline() (for comparison).
+    "onnx-pipeline": "slimformer.onnx:PipelineVariant",
 }
-UNDETECTED_KINDS = {"onnx-lean"}
+UNDETECTED_KINDS = {"onnx-lean", "onnx-pipeline"}
 MODEL_ALIASES = {"minilm"}
 
 

@@ -27,7 +27,6 @@ KINDS: dict[str, str] = {
     "pytorch-int8": "slimformer.quantize:TorchInt8Variant",
     "onnx": "slimformer.onnx:OrtVariant",
     "pytorch-pruned": "slimformer.prune_compact:PrunedVariant",  # before "pytorch"
-    "pytorch-pruned": "slimformer.prune_compact:PrunedVariant",  # before "pytorch"
     "pytorch": "slimformer.torch_variant:TransformersVariant",
     # Never detected: asked for explicitly, e.g. `int8=outputs/onnx-int8@onnx-lean`.
     "onnx-lean": "slimformer.lean:LeanOnnxVariant",

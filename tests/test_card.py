@@ -1,0 +1,294 @@
+"""Model cards: metadata that parses back, a usage snippet that runs, nothing local or secret.
+
+The run these tests publish is real: a tiny BERT that tells `transfer` from `weather`, its
+ONNX export (Optimum) and its PyTorch int8 variant (where slimformer.onnx and slimformer.quantize
+are installed), all benchmarked side by side by slimformer.benchmark into a real report.json and report.png.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from slimformer.card import (
+    EXAMPLE_INTENT,
+    EXAMPLE_QUERY,
+    check_public,
+    leaked_strings,
+    render_card,
+)
+from slimformer.data import label2id
+from slimformer.errors import SlimformerError
+from slimformer.provenance import write_provenance
+
+from .conftest import tiny_bert
+
+WEATHER_QUERY = "will it rain in paris tomorrow"
+TRAIN = [
+    (EXAMPLE_QUERY, "transfer"),
+    ("transfer $100 from checking to savings", "transfer"),
+    ("move money from my savings account to my checking account", "transfer"),
+    ("please send money between my two accounts", "transfer"),
+    ("what is the weather like today", "weather"),
+    (WEATHER_QUERY, "weather"),
+    ("how hot is it outside right now", "weather"),
+    ("is it going to snow this weekend", "weather"),
+]
+FAKE_TOKEN = "hf_" + "x" * 34
+
+
+@dataclass
+class Run:
+    """A small benchmarked run: variant folders by name, and its report."""
+
+    root: Path
+    folders: dict[str, Path]
+    report: dict
+    report_path: Path
+
+
+def pooled(model, tokenizer, texts: list[str]) -> torch.Tensor:
+    with torch.no_grad():
+        return model.bert(**tokenizer(texts, padding=True, return_tensors="pt")).pooler_output
+
+
+def tiny_intent_model(tokenizer) -> torch.nn.Module:
+    """A tiny BERT whose head tells `transfer` from `weather` queries (nearest centroid).
+
+    Random weights at a wide initializer range give the encoder distinct sentence vectors; the
+    head is set to the linear rule that separates the two classes' centroids, with both
+    classes' logits far above the other 149 labels. Deterministic and instant, unlike training.
+    """
+    model = tiny_bert(initializer_range=0.5)
+    ids = label2id()
+    transfer = pooled(model, tokenizer, [t for t, y in TRAIN if y == "transfer"]).mean(0)
+    weather = pooled(model, tokenizer, [t for t, y in TRAIN if y == "weather"]).mean(0)
+    direction = transfer - weather
+    scale = 20.0 / float(direction @ direction)
+    middle = float(direction @ (transfer + weather) / 2)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.weight[ids["transfer"]] = scale * direction
+        model.classifier.bias[ids["transfer"]] = 10 - scale * middle
+        model.classifier.weight[ids["weather"]] = -scale * direction
+        model.classifier.bias[ids["weather"]] = 10 + scale * middle
+    return model
+
+
+def predict(model, tokenizer, text: str) -> str:
+    with torch.no_grad():
+        logits = model(**tokenizer([text], return_tensors="pt")).logits
+    return model.config.id2label[int(logits.argmax())]
+
+
+def available(kind: str) -> bool:
+    """Whether slimformer can load this variant kind here (its module is installed)."""
+    from slimformer.variants import variant_class
+
+    try:
+        variant_class(kind)
+    except SlimformerError:
+        return False
+    return True
+
+
+@functools.cache
+def build_run(root: Path) -> Run:
+    from slimformer.benchmark import BenchmarkSettings, benchmark_variants
+    from slimformer.data import load_clinc
+    from slimformer.report import write_report
+    from slimformer.train import load_tokenizer
+    from slimformer.variants import load_variant
+
+    from .conftest import CLINC_DIR
+
+    tokenizer = load_tokenizer("minilm")
+    teacher = root / "variants" / "teacher"
+    model = tiny_intent_model(tokenizer)
+    assert predict(model, tokenizer, EXAMPLE_QUERY) == EXAMPLE_INTENT
+    assert predict(model, tokenizer, WEATHER_QUERY) == "weather"  # not a constant answer
+    model.save_pretrained(teacher)
+    tokenizer.save_pretrained(teacher)
+    # Provenance the way the library writes it: local paths, which cards must not show.
+    write_provenance(teacher, "finetune", {"learning_rate": 3e-5, "epochs": 5,
+                                           "output_dir": str(teacher)},
+                     base_model=str(root / "pretrained" / "tiny-bert"))
+    folders = {"teacher": teacher}
+
+    if available("onnx"):
+        from optimum.onnxruntime import ORTModelForSequenceClassification
+
+        onnx = root / "variants" / "onnx"
+        exported = ORTModelForSequenceClassification.from_pretrained(teacher, export=True)
+        exported.save_pretrained(onnx)
+        tokenizer.save_pretrained(onnx)
+        write_provenance(onnx, "onnx-export", {"opset": "default"}, source=teacher)
+        folders["onnx"] = onnx
+    if available("pytorch-int8"):
+        from slimformer.quantize import quantize_torch_folder
+
+        int8 = root / "variants" / "int8"
+        quantize_torch_folder(teacher, int8)
+        folders["int8"] = int8
+
+    test = load_clinc(CLINC_DIR / "data_oos_plus.json")["test"].shuffle(seed=0).select(range(48))
+    kinds = {"teacher": "pytorch", "onnx": "onnx", "int8": "pytorch-int8"}
+    variants = [load_variant(f"{name}={folder}@{kinds[name]}") for name, folder in folders.items()]
+    settings = BenchmarkSettings(threads=1, latency_queries=8, warmup_queries=2, batch_size=16,
+                                 throughput_batches=1, measure_memory=False)
+    report = benchmark_variants(variants, test, settings)
+    paths = write_report(report, root / "benchmark", baseline="teacher")
+    return Run(root, folders, json.loads(paths["json"].read_text()), paths["json"])
+
+
+@pytest.fixture(scope="session")
+def hub_run(tmp_path_factory, clinc_dir) -> Run:
+    return build_run(tmp_path_factory.getbasetemp() / "hub-run")
+
+
+def repo_ids(run: Run) -> dict[str, str]:
+    return {name: f"someone/tiny-clinc-{name}" for name in run.folders}
+
+
+def card_for(run: Run, name: str, **options):
+    ids = repo_ids(run)
+    folders = {str(folder): ids[n] for n, folder in run.folders.items()}
+    return render_card(run.report, name, ids[name], folder=run.folders[name], repo_ids=ids,
+                       folders=folders, **options)
+
+
+def usage_snippet(card_text: str) -> str:
+    """The first python block of the card's Usage section, as a user copies it."""
+    usage = card_text.split("## Usage", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", usage, flags=re.S)
+    assert blocks, "the Usage section has no python block"
+    return blocks[0]
+
+
+def test_card_parses_back_with_the_real_accuracy_in_its_model_index(hub_run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    if "onnx" not in hub_run.folders:
+        pytest.skip("slimformer.onnx is not available")
+    card_for(hub_run, "onnx").save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    data = loaded.data.to_dict()
+    row = next(r for r in hub_run.report["variants"] if r["name"] == "onnx")
+    index = data["model-index"][0]
+    assert index["name"] == "tiny-clinc-onnx"
+    result = index["results"][0]
+    assert result["dataset"] == {"name": "CLINC150 (plus)", "type": "clinc_oos",
+                                 "config": "plus", "split": "test"}
+    metrics = {m["name"]: m for m in result["metrics"]}
+    assert metrics["Accuracy"]["type"] == "accuracy"
+    assert metrics["Accuracy"]["value"] == pytest.approx(row["accuracy"], abs=1e-4)
+    assert metrics["Latency p50 (ms)"]["value"] == pytest.approx(row["latency_ms"]["p50"],
+                                                                 abs=1e-4)
+    assert metrics["Size (MB)"]["value"] == pytest.approx(row["size_mb"], abs=1e-4)
+    assert metrics["Out-of-scope recall"]["value"] == pytest.approx(row["oos_recall"], abs=1e-4)
+    # EvalResult objects come back too: what the Hub builds its evaluation widget from.
+    accuracy = [r for r in loaded.data.eval_results if r.metric_name == "Accuracy"]
+    assert accuracy[0].metric_value == pytest.approx(row["accuracy"], abs=1e-4)
+    assert data["pipeline_tag"] == "text-classification"
+    assert data["datasets"] == ["clinc_oos"]
+    assert data["library_name"] == "onnx"
+    assert data["license"] == "apache-2.0"
+    assert {"onnx", "slimformer"} <= set(data["tags"])
+
+
+def test_card_body_compares_with_baseline_and_siblings(hub_run):
+    if "onnx" not in hub_run.folders:
+        pytest.skip("slimformer.onnx is not available")
+    text = str(card_for(hub_run, "onnx"))
+    row = next(r for r in hub_run.report["variants"] if r["name"] == "onnx")
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert any("**onnx** (this model)" in line for line in table)
+    teacher_line = next(line for line in table if "teacher" in line and "baseline" in line)
+    assert "(https://huggingface.co/someone/tiny-clinc-teacher)" in teacher_line
+    assert f"{100 * row['accuracy']:.2f}" in text
+    assert f"{row['ratios']['p50 ms']:.2f}×" in text
+    assert hub_run.report["environment"]["cpu"]["model"] in text  # the machine
+    assert "](benchmark.png)" in text
+    assert "Export to ONNX" in text and "Fine-tuning on CLINC150" in text
+    assert "larson-etal-2019-evaluation" in text and "CC BY 3.0" in text
+    assert "## Out-of-scope queries" in text and "## Limitations" in text
+    assert "a subset: the full split has 5,500 rows" in text  # 48 test rows were used
+
+
+@pytest.mark.parametrize("name", ["teacher", "onnx", "int8"])
+def test_usage_snippet_from_the_card_predicts_the_intent(hub_run, name, capsys):
+    if name not in hub_run.folders:
+        pytest.skip(f"variant kind of {name!r} is not available")
+    snippet = usage_snippet(str(card_for(hub_run, name)))
+    repo_id = repo_ids(hub_run)[name]
+    assert f'"{repo_id}"' in snippet
+    if name == "onnx":
+        assert "ORTModelForSequenceClassification" in snippet
+    # What a user with a local copy does: the repository id becomes the folder.
+    namespace: dict = {}
+    exec(snippet.replace(repo_id, str(hub_run.folders[name])), namespace)  # noqa: S102
+    prediction = namespace["prediction"]
+    assert prediction[0]["label"] == EXAMPLE_INTENT
+    assert f"'label': '{EXAMPLE_INTENT}'" in capsys.readouterr().out
+
+
+def test_card_holds_no_local_path_and_no_token(hub_run):
+    text = str(card_for(hub_run, "teacher", secrets=(FAKE_TOKEN,)))
+    assert str(hub_run.root) not in text
+    assert str(Path.home()) not in text
+    assert not re.search(r"(?<![\w:/.])/(tmp|root|home|work)/", text)
+    assert FAKE_TOKEN not in text and "hf_" not in text
+    assert leaked_strings(text, (FAKE_TOKEN,)) == []
+    # The provenance's local output folder is shown as the repository it is published as.
+    assert "output_dir = someone/tiny-clinc-teacher" in text
+    # Its base model, a local folder with no Hub id, is not invented.
+    assert "base_model" not in text.split("---")[1]
+    assert "a local checkpoint" in text
+
+
+def test_a_leak_is_refused(tmp_path):
+    with pytest.raises(SlimformerError, match="would publish"):
+        check_public(f"trained in {tmp_path}/run", "card")
+    with pytest.raises(SlimformerError, match="a token") as err:
+        check_public(f"token {FAKE_TOKEN}", "card", (FAKE_TOKEN,))
+    assert FAKE_TOKEN not in str(err.value)
+    # URLs, ratios and prose are not paths.
+    check_public("see https://huggingface.co/datasets/clinc_oos, 1,200 q/s, n/a, 2 / 3", "card")
+
+
+def test_steps_show_distillation_and_pruning_settings(hub_run, tmp_path):
+    student = tmp_path / "student"
+    student.mkdir()
+    write_provenance(student, "distill",
+                     {"teacher": str(hub_run.folders["teacher"]), "alpha": 0.5,
+                      "temperature": 2.0, "student_layers": 3},
+                     base_model="sentence-transformers/all-MiniLM-L6-v2")
+    write_provenance(student, "prune", {"sparsity": 0.3, "method": "magnitude"}, source=student)
+    ids = repo_ids(hub_run)
+    card = render_card(hub_run.report, "teacher", "someone/tiny-clinc-student", folder=student,
+                       repo_ids=ids, folders={str(hub_run.folders["teacher"]): ids["teacher"]})
+    text = str(card)
+    assert "**Knowledge distillation**: teacher = someone/tiny-clinc-teacher; alpha = 0.5; " \
+           "T = 2; student layers = 3" in text
+    assert "**Pruning**: sparsity = 0.3; method = magnitude" in text
+    assert "distilled from someone/tiny-clinc-teacher" in text
+    data = card.data.to_dict()
+    assert data["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert {"distillation", "pruning"} <= set(data["tags"])
+
+
+def test_base_model_must_be_a_hub_id(hub_run):
+    with pytest.raises(SlimformerError, match="base_model"):
+        card_for(hub_run, "teacher", base_model="/some/local/folder")
+
+
+def test_unknown_variant_is_named(hub_run):
+    with pytest.raises(SlimformerError, match="'nope' is not in the benchmark report"):
+        render_card(hub_run.report, "nope", "someone/x")

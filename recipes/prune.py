@@ -12,8 +12,6 @@ slimformer.json. With --onnx_dir it also writes the ONNX export there, and its O
 int8 version to ONNX_DIR-int8.
 """
 
-from __future__ import annotations
-
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -54,6 +52,10 @@ class PruneRecipeArguments:
     skip_eval: bool = field(default=False, metadata={"help": "skip validation/test metrics"})
 
 
+ARGUMENTS = (ModelArguments, DataArguments, PruneRecipeArguments, PruningArguments,
+             DistillationTrainingArguments)
+
+
 def check_training_args(args: TrainingArguments) -> None:
     # A mid-run checkpoint would hold masked weights without their scores, so it could not
     # resume the schedule; pruning runs end to end.
@@ -69,8 +71,7 @@ def logits_of(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.T
 
 def main(argv: list[str] | None = None) -> None:
     model_args, data_args, recipe, pruning, training_args = parse_args(
-        (ModelArguments, DataArguments, PruneRecipeArguments, PruningArguments,
-         DistillationTrainingArguments), argv, description=__doc__)
+        ARGUMENTS, argv, description=__doc__)
     check_training_args(training_args)
     output_dir = Path(training_args.output_dir)
     work_dir = output_dir.with_name(output_dir.name + ".work")

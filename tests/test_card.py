@@ -2,7 +2,8 @@
 
 The run these tests publish is real: a tiny BERT that tells `transfer` from `weather`, its
 ONNX export (Optimum) and its PyTorch int8 variant (where slimformer.onnx and slimformer.quantize
-are installed), all benchmarked side by side by slimformer.benchmark into a real report.json and report.png.
+are installed), all benchmarked side by side by slimformer.benchmark into a real report.json
+and report.png.
 """
 
 from __future__ import annotations

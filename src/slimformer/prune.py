@@ -187,6 +187,17 @@ class PruneState:
     lam: float = 0.0
 
 
+def schedule_state(args: PruningArguments, step: int, total_steps: int) -> PruneState:
+    """Sparsity (magnitude, topk), threshold tau and L1 lambda (sigmoid) at `step`."""
+    warmup = int(args.warmup_fraction * total_steps)
+    cooldown = int(args.cooldown_fraction * total_steps)
+    ramp = 1.0 - cubic_schedule(step, total_steps, 1.0, 0.0, warmup, cooldown)  # 0 -> 1
+    sparsity = cubic_schedule(step, total_steps, args.initial_sparsity, args.final_sparsity,
+                              warmup, cooldown)
+    return PruneState(args.pruning_method, sparsity, args.final_threshold * ramp,
+                      args.regularization_lambda * ramp)
+
+
 def block_view(weight: torch.Tensor, block: tuple[int, int]) -> torch.Tensor:
     rows, cols = block
     return weight.view(weight.shape[0] // rows, rows, weight.shape[1] // cols, cols)
@@ -323,14 +334,9 @@ class Pruner(nn.Module):
 
     def step(self, step: int, total_steps: int) -> PruneState:
         """Move the schedule to `step` of `total_steps` (called before every training step)."""
-        args = self.args
-        warmup = int(args.warmup_fraction * total_steps)
-        cooldown = int(args.cooldown_fraction * total_steps)
-        frac = 1.0 - cubic_schedule(step, total_steps, 1.0, 0.0, warmup, cooldown)
-        self.state.sparsity = cubic_schedule(step, total_steps, args.initial_sparsity,
-                                             args.final_sparsity, warmup, cooldown)
-        self.state.threshold = args.final_threshold * frac
-        self.state.lam = args.regularization_lambda * frac
+        current = schedule_state(self.args, step, total_steps)
+        self.state.sparsity, self.state.threshold, self.state.lam = (
+            current.sparsity, current.threshold, current.lam)
         return self.state
 
     def regularization(self) -> torch.Tensor:
@@ -424,14 +430,10 @@ class PruningTrainer(DistillationTrainer):
 def schedule_points(args: PruningArguments, total_steps: int,
                     points: int = 200) -> dict[str, list[float]]:
     """The schedule over a run (for the plot), sampled at `points` steps."""
-    probe = Pruner.__new__(Pruner)
-    nn.Module.__init__(probe)
-    probe.args = args
-    probe.state = PruneState(args.pruning_method)
     steps = sorted({round(i * total_steps / (points - 1)) for i in range(points)})
     curves: dict[str, list[float]] = {"step": [], "sparsity": [], "threshold": [], "lambda": []}
     for step in steps:
-        state = probe.step(step, total_steps)
+        state = schedule_state(args, step, total_steps)
         curves["step"].append(step)
         curves["sparsity"].append(state.sparsity)
         curves["threshold"].append(state.threshold)

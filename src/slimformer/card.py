@@ -263,6 +263,10 @@ def fmt(value: float | None, decimals: int, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:,.{decimals}f}{suffix}"
 
 
+def signed(value: float | None, decimals: int) -> str:
+    return "n/a" if value is None else f"{value:+.{decimals}f}"
+
+
 def ratio(row: dict[str, Any], title: str) -> str:
     value = (row.get("ratios") or {}).get(title)
     return "n/a" if value is None else f"{value:.2f}×"
@@ -285,7 +289,7 @@ def table_rows(report: dict[str, Any], this: str, repo_ids: dict[str, str]) -> l
         rows.append({
             "name": label, "kind": row.get("kind", "?"),
             "accuracy": fmt(100 * row["accuracy"], 2),
-            "delta": fmt(row.get("accuracy_delta_points"), 2),
+            "delta": signed(row.get("accuracy_delta_points"), 2),
             "size": fmt(row["size_mb"], 1), "size_ratio": ratio(row, "Size MB"),
             "p50": fmt(lat["p50"], 2), "p50_ratio": ratio(row, "p50 ms"),
             "p95": fmt(lat.get("p95"), 2),
@@ -390,7 +394,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         summary=summary_sentence(variant, kind, provenance, base, folders),
         siblings=[name for name in repo_ids if name != variant],
         accuracy=fmt(100 * row["accuracy"], 2),
-        accuracy_delta=fmt(row.get("accuracy_delta_points"), 2),
+        accuracy_delta=signed(row.get("accuracy_delta_points"), 2),
         p50=fmt(row["latency_ms"]["p50"], 2),
         p50_ratio=ratio(row, "p50 ms"),
         size=fmt(row["size_mb"], 1),

@@ -400,10 +400,9 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         size=fmt(row["size_mb"], 1),
         size_ratio=ratio(row, "Size MB"),
         baseline=baseline["name"],
+        is_baseline=baseline["name"] == variant,
         baseline_link=(f"[{baseline['name']}]({hub_url(repo_ids[baseline['name']])})"
-                       if baseline["name"] in repo_ids and baseline["name"] != variant
-                       else f"`{baseline['name']}`" + (" (this model)"
-                                                      if baseline["name"] == variant else "")),
+                       if baseline["name"] in repo_ids else f"`{baseline['name']}`"),
         base_model_sentence=(f"Base model: {base_display(base)}." if base else
                              "Base model: a local checkpoint without a Hub id."),
         steps=describe_steps(provenance, folders),

@@ -45,6 +45,7 @@ class FakeHub(requests.adapters.BaseAdapter):
         self.created: list[str] = []
         self.deleted: list[str] = []
         self.tokens_seen: set[str] = set()
+        self.unreachable = False
 
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p in self.calls if m != "GET" and "validate-yaml" not in p
@@ -53,6 +54,8 @@ class FakeHub(requests.adapters.BaseAdapter):
     def send(self, request, **kwargs):
         path = urlparse(request.url).path
         self.calls.append((request.method, path))
+        if self.unreachable:
+            raise requests.ConnectionError(f"Failed to resolve {urlparse(request.url).netloc}")
         auth = request.headers.get("authorization", "")
         self.tokens_seen.add(auth.removeprefix("Bearer "))
         body = request.body or b""
@@ -216,6 +219,15 @@ def test_push_in_offline_mode_fails_and_sends_nothing(hub_run, fake_hub, monkeyp
     with pytest.raises(SlimformerError, match="HF_HUB_OFFLINE"):
         push_run(hub_run)
     assert fake_hub.calls == []
+
+
+def test_unreachable_hub_fails_before_any_write(hub_run, fake_hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    fake_hub.unreachable = True
+    with pytest.raises(SlimformerError, match="cannot reach the Hugging Face Hub") as err:
+        push_run(hub_run)
+    assert "nothing was pushed" in str(err.value)
+    assert fake_hub.calls == [("GET", "/api/whoami-v2")]
 
 
 def test_rejected_token_fails_before_any_write(hub_run, fake_hub, monkeypatch):

@@ -19,7 +19,8 @@ ARGUMENTS = (DistillArguments, DataArguments, DistillationTrainingArguments)
 def main(argv: list[str] | None = None) -> None:
     args, data_args, training_args = parse_args(ARGUMENTS, argv, description=__doc__)
     metrics = distill(args, data_args, training_args)
-    print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k or "recall" in k})
+    if training_args.process_index == 0:
+        print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k or "recall" in k})
 
 
 if __name__ == "__main__":

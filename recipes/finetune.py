@@ -16,7 +16,8 @@ ARGUMENTS = (ModelArguments, DataArguments, TrainingArguments)
 def main(argv: list[str] | None = None) -> None:
     model_args, data_args, training_args = parse_args(ARGUMENTS, argv, description=__doc__)
     metrics = finetune(model_args.model_name_or_path, data_args, training_args)
-    print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k or "recall" in k})
+    if training_args.process_index == 0:
+        print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k or "recall" in k})
 
 
 if __name__ == "__main__":

@@ -23,18 +23,19 @@ ARGUMENTS = (SearchArguments, DistillArguments, DataArguments, DistillationTrain
 def main(argv: list[str] | None = None) -> None:
     search, args, data_args, training_args = parse_args(ARGUMENTS, argv, description=__doc__)
     study = run_search(search, args, data_args, training_args)
-    if not training_args.should_save:
-        return
-    config = best_config(study, args, data_args, training_args)
-    paths = write_search_outputs(study, config, search.search_dir)
-    print(f"best validation accuracy {study.best_value:.4f} with {study.best_trial.params}")
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    main_process = training_args.process_index == 0
+    if main_process:  # every rank reads the study; only the main one writes
+        config = best_config(study, args, data_args, training_args)
+        paths = write_search_outputs(study, config, search.search_dir)
+        print(f"best validation accuracy {study.best_value:.4f} with {study.best_trial.params}")
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if search.final_run:
         best = copy.deepcopy(training_args)
         for key, value in study.best_trial.params.items():  # as Trainer sets trial params
             setattr(best, key, value)
         metrics = distill(args, data_args, best)
-        print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k})
+        if main_process:
+            print({k: round(v, 4) for k, v in metrics.items() if "accuracy" in k})
 
 
 if __name__ == "__main__":

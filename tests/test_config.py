@@ -69,3 +69,12 @@ def test_every_recipe_yaml_parses(yaml_path):
     assert hasattr(recipe, "ARGUMENTS"), f"{recipe.__file__} must define ARGUMENTS"
     parsed = parse_args(recipe.ARGUMENTS, ["--config", str(yaml_path)])
     assert len(parsed) == len(recipe.ARGUMENTS)
+
+
+@pytest.mark.parametrize("yaml_path", sorted((RECIPES / "accelerate_configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_accelerate_configs_load(yaml_path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(yaml_path))
+    assert config.num_processes >= 1 and config.mixed_precision in ("no", "fp16", "bf16")

@@ -95,11 +95,11 @@ class DistillationTrainer(Trainer):
         labels = inputs.pop("labels")
         outputs = model(**inputs)
         logits = outputs.logits
-        if model.training:
+        if model.training and self.args.alpha < 1.0:
             teacher = cached if cached is not None else self.teacher_logits(inputs)
             loss = distillation_loss(logits, teacher, labels, self.args.alpha,
                                      self.args.temperature)
-        else:
+        else:  # evaluation, or alpha = 1: the labels alone
             loss = F.cross_entropy(logits, labels)
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss

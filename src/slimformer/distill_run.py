@@ -85,8 +85,10 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
     tokenizer = student_tokenizer(args)
     dataset = load_clinc(data_args.data_file, data_args.dataset_config,
                          max_samples=data_args.max_samples)
-    use_cache = teacher is not None and args.cache_teacher_logits
-    if teacher is not None and not use_cache:
+    # alpha = 1 learns from labels alone: no teacher logits to compute (the search varies alpha)
+    needs_teacher = teacher is not None and (for_search or training_args.alpha < 1.0)
+    use_cache = needs_teacher and args.cache_teacher_logits
+    if needs_teacher and not use_cache:
         teacher_vocab = load_tokenizer(args.teacher_model).get_vocab()
         if teacher_vocab != tokenizer.get_vocab():
             fail("teacher and student tokenizers differ: keep cache_teacher_logits on so the "
@@ -108,7 +110,7 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        teacher_model=None if use_cache else teacher,
+        teacher_model=teacher if needs_teacher and not use_cache else None,
     )
     return DistillationRun(trainer, encoded, tokenizer, teacher)
 
@@ -130,7 +132,8 @@ def distill(args: DistillArguments, data_args: DataArguments,
     """Train the student; writes model folder, tokenizer, metrics.json and slimformer.json."""
     run = build_distillation(args, data_args, training_args)
     result = run.trainer.train(resume_from_checkpoint=last_checkpoint(training_args))
-    metrics = {**result.metrics, **evaluate_splits(run.trainer, run.encoded)}
+    metrics = {**result.metrics, "global_step": result.global_step,
+               **evaluate_splits(run.trainer, run.encoded)}
     save_outputs(run.trainer, metrics, run.tokenizer)
     if run.trainer.is_world_process_zero():
         step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"

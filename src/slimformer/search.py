@@ -7,6 +7,7 @@ one study. A median pruner stops weak trials at their epoch-end evaluations.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -54,13 +55,23 @@ def storage_url(args: SearchArguments) -> str:
     return f"sqlite:///{folder / 'study.db'}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open the study storage up front, so a bad URL fails before any training."""
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        fail(f"cannot open the search storage {url!r}: {reason}")
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """Open the study storage up front, so a bad URL fails before any training.
+
+    Workers started together may race to create the schema; the loser retries.
+    """
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as err:
+            racing = any(m in str(err) for m in ("UNIQUE constraint", "already exists",
+                                                  "database is locked"))
+            if attempt + 1 < attempts and racing:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            fail(f"cannot open the search storage {url!r}: {reason}")
+    raise AssertionError("unreachable")
 
 
 def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:

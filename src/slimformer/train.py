@@ -64,6 +64,7 @@ def last_checkpoint(args: TrainingArguments) -> str | None:
 def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) -> None:
     """Model (safetensors), tokenizer and metrics; only the main process writes."""
     trainer.save_model()
+    metrics = {**metrics, "world_size": trainer.args.world_size}
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(trainer.args.output_dir)
         path = Path(trainer.args.output_dir) / "metrics.json"
@@ -96,6 +97,7 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
         compute_metrics=compute_metrics,
     )
     result = trainer.train(resume_from_checkpoint=last_checkpoint(training_args))
-    metrics = {**result.metrics, **evaluate_splits(trainer, encoded)}
+    metrics = {**result.metrics, "global_step": result.global_step,
+               **evaluate_splits(trainer, encoded)}
     save_outputs(trainer, metrics, tokenizer)
     return metrics

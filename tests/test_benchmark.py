@@ -117,3 +117,14 @@ def test_bad_variants(tmp_path, tiny_bert_folder, test_split, tokenizer):
                                 tokenizer, "wrong-labels")
     with pytest.raises(SlimformerError, match="label id 0 is 'x0'"):
         benchmark_variants([wrong], test_split, FAST)
+
+
+def test_peak_memory_is_the_child_not_its_parent(tiny_bert_folder):
+    from slimformer.benchmark import measure_peak_memory
+
+    ballast = bytearray(1500 * 1024 * 1024)  # a parent far bigger than a tiny model needs
+    ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])
+    variant = load_variant(f"tiny={tiny_bert_folder}", threads=1)
+    peak = measure_peak_memory(variant, ["hello there", "what is my balance"], threads=1)
+    assert 50 < peak < 1400, peak
+    del ballast

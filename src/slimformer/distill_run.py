@@ -22,6 +22,7 @@ from slimformer.errors import fail
 from slimformer.metrics import compute_metrics
 from slimformer.provenance import write_provenance
 from slimformer.train import (
+    base_model_id,
     evaluate_splits,
     last_checkpoint,
     load_classifier,
@@ -139,6 +140,6 @@ def distill(args: DistillArguments, data_args: DataArguments,
         step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"
         write_provenance(training_args.output_dir, step,
                          provenance_settings(args, training_args),
-                         base_model=args.student_model or args.teacher_model,
+                         base_model=base_model_id(args.student_model or args.teacher_model),
                          test_accuracy=metrics.get("test_accuracy"))
     return metrics

@@ -20,6 +20,14 @@ from slimformer.args import DataArguments
 from slimformer.data import label_config, load_clinc, tokenize
 from slimformer.errors import fail
 from slimformer.metrics import compute_metrics
+from slimformer.provenance import write_provenance
+
+# Offline aliases and the Hub model each one holds (what a model card names as base model).
+ALIAS_HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def base_model_id(name_or_path: str) -> str:
+    return ALIAS_HUB_IDS.get(name_or_path, name_or_path)
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -100,4 +108,15 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
     metrics = {**result.metrics, "global_step": result.global_step,
                **evaluate_splits(trainer, encoded)}
     save_outputs(trainer, metrics, tokenizer)
+    if trainer.is_world_process_zero():
+        write_provenance(training_args.output_dir, "finetune",
+                         finetune_settings(model_name_or_path, training_args),
+                         base_model=base_model_id(model_name_or_path),
+                         test_accuracy=metrics.get("test_accuracy"))
     return metrics
+
+
+def finetune_settings(model_name_or_path: str, args: TrainingArguments) -> dict[str, Any]:
+    return {"model": base_model_id(model_name_or_path), "learning_rate": args.learning_rate,
+            "epochs": args.num_train_epochs, "batch_size": args.per_device_train_batch_size,
+            "dataset": "clinc_oos (plus)"}

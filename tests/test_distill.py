@@ -162,3 +162,12 @@ def test_student_needs_a_source(tmp_path, teacher_folder, clinc_dir):
     args.student_layers = None
     with pytest.raises(SlimformerError, match="no student"):
         build_distillation(args, data_args, training_args)
+
+
+def test_cache_speed_comparison_runs_both_paths(tmp_path, teacher_folder, clinc_dir):
+    from slimformer.distill_run import compare_cache_speed
+
+    result = compare_cache_speed(*setup(tmp_path, teacher_folder, clinc_dir), steps=2)
+    assert result["cached_step_s"] > 0 and result["on_the_fly_step_s"] > 0
+    assert result["speedup"] == pytest.approx(
+        result["on_the_fly_step_s"] / result["cached_step_s"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -143,3 +144,38 @@ def distill(args: DistillArguments, data_args: DataArguments,
                          base_model=base_model_id(args.student_model or args.teacher_model),
                          test_accuracy=metrics.get("test_accuracy"))
     return metrics
+
+
+def compare_cache_speed(args: DistillArguments, data_args: DataArguments,
+                        training_args: DistillationTrainingArguments,
+                        steps: int = 30) -> dict[str, float]:
+    """Seconds per training step (forward, backward, optimizer) with cached teacher logits
+    and with the teacher on the fly, interleaved step by step so noise hits both alike."""
+    import statistics
+    import time
+
+    import torch
+
+    if not args.teacher_model or training_args.alpha >= 1.0:
+        fail("comparing teacher paths needs a teacher_model and alpha < 1")
+    runs = {}
+    for cached in (True, False):
+        variant = dataclasses.replace(args, cache_teacher_logits=cached)
+        trainer = build_distillation(variant, data_args, training_args).trainer
+        trainer.model.train()
+        optimizer = torch.optim.AdamW(trainer.model.parameters(), lr=training_args.learning_rate)
+        runs[cached] = (trainer, optimizer, iter(trainer.get_train_dataloader()))
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    for step in range(steps):
+        for cached in (True, False) if step % 2 else (False, True):
+            trainer, optimizer, batches = runs[cached]
+            batch = next(batches)
+            start = time.perf_counter()
+            trainer.compute_loss(trainer.model, dict(batch)).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            seconds[cached].append(time.perf_counter() - start)
+    cached_s, live_s = (statistics.median(seconds[c]) for c in (True, False))
+    return {"cached_step_s": cached_s, "on_the_fly_step_s": live_s,
+            "speedup": live_s / cached_s, "steps": steps,
+            "batch_size": training_args.per_device_train_batch_size}

@@ -113,7 +113,11 @@ class LeanOnnxVariant(Variant):
         return self._labels
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encodings = self.tokenizer.encode_batch(texts)
+        # One text (the serving case) skips encode_batch's thread pool hand-off.
+        if len(texts) == 1:
+            encodings = [self.tokenizer.encode(texts[0])]
+        else:
+            encodings = self.tokenizer.encode_batch(texts)
         arrays = {"input_ids": [e.ids for e in encodings],
                   "attention_mask": [e.attention_mask for e in encodings],
                   "token_type_ids": [e.type_ids for e in encodings]}

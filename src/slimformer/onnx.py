@@ -196,8 +196,9 @@ def optimize_onnx(source: str | Path, output: str | Path, level: str = "O2",
         produced.rename(stage / ONNX_NAME)
         copy_side_files(source, stage, overwrite=False)
         fused = fused_op_counts(op_counts(stage / ONNX_NAME))
-        if not any(op in fused for op in ("Attention", "MultiHeadAttention",
-                                          "SkipLayerNormalization")):
+        # O1 is ONNX Runtime's basic level (constant folding, no transformer fusions).
+        if level != "O1" and not any(op in fused for op in (
+                "Attention", "MultiHeadAttention", "SkipLayerNormalization")):
             fail(f"ORTOptimizer fused nothing in {source} (model type {model_type!r}): "
                  "this architecture has no fusion patterns; use the plain export")
         write_provenance(stage, "onnx-optimize", {"level": level, "fused_ops": fused},

@@ -140,16 +140,23 @@ def load_source_model(source: Path) -> tuple[Any, Any]:
 def export_onnx(source: str | Path, output: str | Path, opset: int | None = None,
                 overwrite: bool = True) -> Path:
     """Export a sequence classifier folder to ONNX (FP32) with Optimum; returns the folder."""
-    from optimum.exporters.onnx import onnx_export_from_model
-
     source = resolve_path(str(source))
     model, tokenizer = load_source_model(source)
+    return export_model_onnx(model, tokenizer, output, source, opset, overwrite)
+
+
+def export_model_onnx(model: Any, tokenizer: Any, output: str | Path,
+                      source: str | Path | None = None, opset: int | None = None,
+                      overwrite: bool = True) -> Path:
+    """Export an in-memory classifier (e.g. a compacted pruned one) to an ONNX folder."""
+    from optimum.exporters.onnx import onnx_export_from_model
+
     with staged_folder(output, overwrite) as stage:
         try:
-            onnx_export_from_model(model, stage, task="text-classification", opset=opset,
+            onnx_export_from_model(model.eval(), stage, task="text-classification", opset=opset,
                                    do_validation=False)
         except (ValueError, KeyError, NotImplementedError) as err:
-            fail(f"cannot export {source} ({model.config.model_type}) to ONNX: "
+            fail(f"cannot export {source or 'the model'} ({model.config.model_type}) to ONNX: "
                  f"{str(err).splitlines()[0][:200]}")
         tokenizer.save_pretrained(stage)
         model.config.save_pretrained(stage)

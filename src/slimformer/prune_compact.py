@@ -295,22 +295,6 @@ def export_pruned_onnx(model: nn.Module, tokenizer: Any, output: str | Path,
     rebuild per-layer FFN widths; this exports the model object itself. The folder then goes
     through `slimformer.onnx.optimize_onnx` / `quantize_dynamic` like any other export.
     """
-    from optimum.exporters.onnx import onnx_export_from_model
+    from slimformer.onnx import export_model_onnx
 
-    from slimformer.onnx import ONNX_NAME, op_counts, staged_folder
-    from slimformer.provenance import write_provenance
-
-    with staged_folder(output) as stage:
-        try:
-            onnx_export_from_model(model.eval(), stage, task="text-classification", opset=opset,
-                                   do_validation=False)
-        except (ValueError, KeyError, NotImplementedError) as err:
-            fail(f"cannot export the pruned {model.config.model_type} model to ONNX: "
-                 f"{str(err).splitlines()[0][:200]}")
-        tokenizer.save_pretrained(stage)
-        model.config.save_pretrained(stage)
-        counts = op_counts(stage / ONNX_NAME)
-        write_provenance(stage, "onnx-export",
-                         {"opset": opset or "default", "nodes": sum(counts.values())},
-                         source=source)
-    return Path(output)
+    return export_model_onnx(model, tokenizer, output, source, opset)

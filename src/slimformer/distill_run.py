@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transformers import DataCollatorWithPadding, PreTrainedModel
+from transformers import PreTrainedModel
 
 from slimformer.args import DataArguments, DistillArguments
 from slimformer.data import load_clinc, tokenize
@@ -20,7 +20,6 @@ from slimformer.distill import (
     with_teacher_logits,
 )
 from slimformer.errors import fail
-from slimformer.metrics import compute_metrics
 from slimformer.provenance import write_provenance
 from slimformer.train import (
     base_model_id,
@@ -30,6 +29,7 @@ from slimformer.train import (
     load_tokenizer,
     resolve_model,
     save_outputs,
+    trainer_data,
 )
 
 
@@ -107,11 +107,7 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
         model=None if for_search else student,
         model_init=make_student if for_search else None,
         args=training_args,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=compute_metrics,
+        **trainer_data(encoded, tokenizer),
         teacher_model=teacher if needs_teacher and not use_cache else None,
     )
     return DistillationRun(trainer, encoded, tokenizer, teacher)

@@ -79,6 +79,13 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) ->
         path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
 
+def trainer_data(encoded: Any, tokenizer: Any) -> dict[str, Any]:
+    """The Trainer arguments every CLINC150 run shares: splits, padding collator, metrics."""
+    return {"train_dataset": encoded["train"], "eval_dataset": encoded["validation"],
+            "data_collator": DataCollatorWithPadding(tokenizer), "processing_class": tokenizer,
+            "compute_metrics": compute_metrics}
+
+
 def evaluate_splits(trainer: Trainer, encoded: Any) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for split in ("validation", "test"):
@@ -95,15 +102,7 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
     with training_args.main_process_first(desc="tokenize"):
         encoded = tokenize(dataset, tokenizer, data_args.max_length)
     model = load_classifier(model_name_or_path)
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=compute_metrics,
-    )
+    trainer = Trainer(model=model, args=training_args, **trainer_data(encoded, tokenizer))
     result = trainer.train(resume_from_checkpoint=last_checkpoint(training_args))
     metrics = {**result.metrics, "global_step": result.global_step,
                **evaluate_splits(trainer, encoded)}

@@ -18,14 +18,13 @@ import json
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slimformer.errors import fail
+from slimformer.files import staged_folder
 from slimformer.provenance import write_provenance
 from slimformer.variants import Variant, resolve_path
 
@@ -52,22 +51,6 @@ PRESET_NEEDS = {"avx512_vnni": "avx512_vnni", "avx512": "avx512f", "avx2": "avx2
 # Folders and files
 
 
-@contextmanager
-def staged_folder(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
-    """A temporary folder beside `target`, renamed to it only when the block succeeds."""
-    target = Path(target)
-    if target.exists() and not overwrite:
-        fail(f"output folder already exists: {target} (pass --overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if target.exists():
-        shutil.rmtree(target)
-    stage.rename(target)
 
 
 def onnx_file(folder: str | Path) -> Path:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from slimformer.card import PLOT_FILE, check_public, public_value, render_card
 from slimformer.errors import fail
+from slimformer.files import staged_folder
 from slimformer.provenance import FILENAME as PROVENANCE_FILE
 from slimformer.variants import parse_spec
 
@@ -235,20 +236,12 @@ def dry_run(plans: list[RepoPlan], report: dict[str, Any], output_dir: str | Pat
     failure leaves the previous dry run (or nothing) behind, never half of a new one.
     """
     output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    try:
+    with staged_folder(output_dir) as stage:
         staged = stage_repositories(plans, report, stage, plot=plot, **card_options)
         (stage / "push-plan.json").write_text(json.dumps(
             [{"variant": p.variant, "kind": p.kind, "repo_id": p.repo_id,
               "files": sorted(f.name for f in staged[p.repo_id].iterdir())} for p in plans],
             indent=2))
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    stage.rename(output_dir)
     return {repo_id: output_dir / repo_id for repo_id in staged}
 
 

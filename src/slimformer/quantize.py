@@ -25,7 +25,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from slimformer.errors import fail
-from slimformer.onnx import staged_folder
+from slimformer.files import staged_folder
 from slimformer.provenance import write_provenance
 from slimformer.torch_variant import TransformersVariant, load_classifier_folder
 from slimformer.variants import resolve_path

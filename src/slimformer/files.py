@@ -1,0 +1,29 @@
+"""Writing output folders whole: never a half-written model folder."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from slimformer.errors import fail
+
+
+@contextmanager
+def staged_folder(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """A temporary folder beside `target`, renamed to it only when the block succeeds."""
+    target = Path(target)
+    if target.exists() and not overwrite:
+        fail(f"output folder already exists: {target} (pass --overwrite to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target)
+    stage.rename(target)

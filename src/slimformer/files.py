@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from slimformer.errors import fail
 
@@ -27,3 +29,11 @@ def staged_folder(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
     if target.exists():
         shutil.rmtree(target)
     stage.rename(target)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content; malformed JSON is a one-line error naming the file and line."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        fail(f"{path} is not valid JSON: {err.msg} at line {err.lineno}")

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from slimformer.card import PLOT_FILE, check_public, public_value, render_card
 from slimformer.errors import fail
-from slimformer.files import staged_folder
+from slimformer.files import read_json, staged_folder
 from slimformer.provenance import FILENAME as PROVENANCE_FILE
 from slimformer.variants import parse_spec
 
@@ -75,10 +75,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
         path = path / "report.json"
     if not path.is_file():
         fail(f"benchmark report not found: {path} (run recipes/benchmark.py first)")
-    try:
-        report = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        fail(f"{path} is not valid JSON: {err.msg} at line {err.lineno}")
+    report = read_json(path)
     if not isinstance(report, dict) or not report.get("variants") \
             or "environment" not in report:
         fail(f"{path} is not a slimformer benchmark report (no variants or environment)")

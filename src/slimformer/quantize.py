@@ -25,7 +25,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from slimformer.errors import fail
-from slimformer.files import staged_folder
+from slimformer.files import read_json, staged_folder
 from slimformer.provenance import write_provenance
 from slimformer.torch_variant import TransformersVariant, load_classifier_folder
 from slimformer.variants import resolve_path
@@ -106,10 +106,7 @@ def read_marker(folder: Path) -> dict[str, Any]:
     path = folder / MARKER_NAME
     if not path.is_file():
         fail(f"{folder} is not a slimformer PyTorch int8 folder: {MARKER_NAME} is missing")
-    try:
-        marker = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        fail(f"{path} is not valid JSON: {err.msg}")
+    marker = read_json(path)
     if marker.get("format") != FORMAT or marker.get("version") != FORMAT_VERSION:
         fail(f"{path} names format {marker.get('format')!r} v{marker.get('version')}; this "
              f"slimformer reads {FORMAT} v{FORMAT_VERSION}")

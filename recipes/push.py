@@ -17,7 +17,16 @@ from pathlib import Path
 from slimformer.card import DEFAULT_LICENSE
 from slimformer.config import parse_args
 from slimformer.errors import fail, run_recipe
-from slimformer.push import dry_run, is_main_process, load_report, plan_push, push, report_plot
+from slimformer.files import check_target
+from slimformer.push import (
+    DRY_RUN_STEP,
+    dry_run,
+    is_main_process,
+    load_report,
+    plan_push,
+    push,
+    report_plot,
+)
 
 
 @dataclass
@@ -33,6 +42,8 @@ class PushArguments:
     dry_run: bool = field(default=False,
                           metadata={"help": "write the repositories to --dry_run_dir instead"})
     dry_run_dir: str = field(default="outputs/hub-dry-run")
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a --dry_run_dir that holds something other than an earlier dry run"})
     private: bool = field(default=False, metadata={"help": "create private repositories"})
     license: str = field(default=DEFAULT_LICENSE, metadata={"help": "the models' licence"})
     base_model: str | None = field(default=None, metadata={
@@ -50,13 +61,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.namespace:
         fail("no namespace given: pass --namespace (your Hub user name or an organization)")
+    if args.dry_run:
+        check_target(args.dry_run_dir, DRY_RUN_STEP, args.overwrite)
     report = load_report(args.report)
     plans = plan_push(report, args.namespace, args.name, args.variants, args.report)
     options = {"license": args.license, "base_model": args.base_model,
                "dataset_config": args.dataset_config}
     plot = report_plot(Path(args.report))
     if args.dry_run:
-        written = dry_run(plans, report, args.dry_run_dir, plot=plot, **options)
+        written = dry_run(plans, report, args.dry_run_dir, plot=plot,
+                          overwrite=args.overwrite, **options)
         for repo_id, folder in written.items():
             print(f"{repo_id}: {folder} ({len(list(folder.iterdir()))} files)")
         print(f"dry run: nothing was pushed; wrote {len(written)} repositories "

@@ -5,16 +5,17 @@ import pytest
 import torch
 from PIL import Image
 
-from slimformer.benchmark import BenchmarkSettings, benchmark_variants, latency_stats, pick_queries
+from slimformer.benchmark import BenchmarkSettings, benchmark_variants, pick_queries
 from slimformer.errors import SlimformerError
 from slimformer.report import write_report
+from slimformer.speed import NO_DIFFERENCE, latency_stats, latency_summary, speed_verdict
 from slimformer.torch_variant import TransformersVariant
 from slimformer.variants import load_variant, parse_spec
 
 from .conftest import tiny_bert
 
 FAST = BenchmarkSettings(threads=1, latency_queries=30, warmup_queries=3, batch_size=16,
-                         throughput_batches=2)
+                         throughput_batches=2, rounds=3)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +51,45 @@ def test_constant_model_accuracy_is_its_class_share(report, test_split):
 def test_every_figure_is_sane(report):
     for row in report["variants"]:
         lat = row["latency_ms"]
-        assert lat["n"] == 30
-        assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"]
+        assert lat["n"] == 30 * 3  # every round's queries
+        assert len(lat["p50_rounds"]) == 3
+        assert lat["p50_min"] <= lat["p50"] <= lat["p50_max"]
+        assert lat["p50"] == pytest.approx(float(np.median(lat["p50_rounds"])))
+        assert lat["spread"] == pytest.approx((lat["p50_max"] - lat["p50_min"]) / lat["p50"])
+        assert 0 < lat["p50_min"] <= lat["p95"] <= lat["p99"]
+        assert row["timing_reliable"] == (not row["timing_notes"])
         assert lat["mean"] > 0 and lat["std"] >= 0
         assert row["throughput_qps"] > 0
         assert 0.5 < row["size_mb"] < 10  # ~1M float32 parameters
         assert 50 < row["peak_memory_mb"] < 4000
     env = report["environment"]
     assert env["threads"] == 1 and env["libraries"]["torch"] == torch.__version__
-    assert env["cpu"]["model"]
+    assert env["cpu"]["model"] and isinstance(env["cpu"]["vnni"], bool)
+    machine = env["machine"]
+    assert len(machine["load_before"]) == 3 and machine["other_cores_busy"] >= 0
+    assert machine["busy"] == bool(machine["busy_reasons"])
+
+
+def test_each_variant_is_timed_in_its_own_process(report):
+    import os
+
+    timing = report["timing"]
+    assert timing["method"] == "per-process rounds"
+    pids = {row["name"]: row["pids"] for row in report["variants"]}
+    # One process per variant, kept across rounds, neither this one nor the other's.
+    assert all(len(p) == 1 for p in pids.values())
+    assert pids["always-oos"] != pids["always-0"]
+    assert os.getpid() not in pids["always-oos"] + pids["always-0"]
+    assert timing["parent_pid"] == os.getpid()
+
+
+def test_rounds_alternate(report):
+    turns = report["timing"]["turns"]
+    assert [t["variant"] for t in turns] == ["always-oos", "always-0"] * 3
+    assert [t["round"] for t in turns] == [0, 0, 1, 1, 2, 2]
+    # Turns never overlap: each starts after the previous one ended.
+    for before, after in zip(turns, turns[1:]):
+        assert after["start"] >= before["end"]
 
 
 def test_reports_are_written(report, tmp_path):
@@ -85,6 +116,33 @@ def test_latency_stats():
     stats = latency_stats([0.001, 0.002, 0.003, 0.004])
     assert stats["p50"] == pytest.approx(2.5) and stats["mean"] == pytest.approx(2.5)
     assert stats["p99"] <= 4.0
+
+
+def test_round_p50s_and_verdicts():
+    fast = latency_summary([[0.001] * 5, [0.0011] * 5, [0.0012] * 5])
+    slow = latency_summary([[0.002] * 5, [0.0021] * 5, [0.0019] * 5])
+    assert fast["p50"] == pytest.approx(1.1) and fast["p50_max"] == pytest.approx(1.2)
+    assert speed_verdict(fast, slow) == "faster" and speed_verdict(slow, fast) == "slower"
+    overlapping = latency_summary([[0.00115] * 5, [0.0013] * 5, [0.0014] * 5])
+    assert speed_verdict(fast, overlapping) == NO_DIFFERENCE
+
+
+def test_speed_claims_need_ranges_apart(report, tmp_path):
+    import copy
+
+    report = copy.deepcopy(report)
+    oos, zero = report["variants"]
+    zero["latency_ms"].update(p50=1.0, p50_min=0.9, p50_max=1.1)
+    oos["latency_ms"].update(p50=2.0, p50_min=1.05, p50_max=2.2)  # overlaps: no claim
+    oos["timing_reliable"], oos["timing_notes"] = False, ["round p50s differ by 58% (> 15%)"]
+    markdown = write_report(report, tmp_path, baseline="always-0")["md"].read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith("| always-oos |"))
+    assert NO_DIFFERENCE in row and "slower" not in row
+    assert "⚠ not reliable: round p50s differ by 58%" in row
+    oos["latency_ms"].update(p50_min=1.5)  # now apart: 2x slower
+    markdown = write_report(report, tmp_path, baseline="always-0")["md"].read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith("| always-oos |"))
+    assert "2.00× slower" in row
 
 
 def test_queries_are_distinct(test_split):
@@ -119,12 +177,11 @@ def test_bad_variants(tmp_path, tiny_bert_folder, test_split, tokenizer):
         benchmark_variants([wrong], test_split, FAST)
 
 
-def test_peak_memory_is_the_child_not_its_parent(tiny_bert_folder):
-    from slimformer.benchmark import measure_peak_memory
-
+def test_peak_memory_is_the_variant_process_not_its_parent(tiny_bert_folder, test_split):
     ballast = bytearray(1500 * 1024 * 1024)  # a parent far bigger than a tiny model needs
     ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])
     variant = load_variant(f"tiny={tiny_bert_folder}", threads=1)
-    peak = measure_peak_memory(variant, ["hello there", "what is my balance"], threads=1)
+    report = benchmark_variants([variant], test_split, FAST)
+    peak = report["variants"][0]["peak_memory_mb"]
     assert 50 < peak < 1400, peak
     del ballast

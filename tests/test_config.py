@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from slimformer.config import parse_args
+from slimformer.config import parse_args, parse_config_file
 from slimformer.errors import SlimformerError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -67,7 +67,7 @@ def recipe_for(yaml_path: Path):
 def test_every_recipe_yaml_parses(yaml_path):
     recipe = recipe_for(yaml_path)
     assert hasattr(recipe, "ARGUMENTS"), f"{recipe.__file__} must define ARGUMENTS"
-    parsed = parse_args(recipe.ARGUMENTS, ["--config", str(yaml_path)])
+    parsed = parse_config_file(recipe.ARGUMENTS, yaml_path)
     assert len(parsed) == len(recipe.ARGUMENTS)
 
 

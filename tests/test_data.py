@@ -154,4 +154,4 @@ def test_recipe_shows_one_line_error(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: CLINC150 data file not found: {tmp_path / 'missing.json'}"]
+        f"error: --data_file {tmp_path / 'missing.json'}: no such file or folder"]

@@ -195,13 +195,30 @@ def test_dry_run_writes_one_repository_per_variant(hub_run, tmp_path):
 
 
 def test_dry_run_failure_leaves_the_previous_output(hub_run, tmp_path):
+    from slimformer.files import write_marker
+    from slimformer.push import DRY_RUN_STEP
+
     out = tmp_path / "hub"
     out.mkdir()
+    write_marker(out, DRY_RUN_STEP)  # an earlier dry run: replaced only by a complete new one
     (out / "earlier.txt").write_text("kept")
     with pytest.raises(SlimformerError, match="base_model"):
         dry_run(plans_for(hub_run), hub_run.report, out, plot=None, base_model="not an id")
-    assert [p.name for p in out.iterdir()] == ["earlier.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".slimformer-output.json", "earlier.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["hub"]  # no staging folder left behind
+    dry_run(plans_for(hub_run), hub_run.report, out, plot=None)
+    assert not (out / "earlier.txt").exists() and (out / "push-plan.json").is_file()
+
+
+def test_dry_run_never_replaces_a_folder_it_did_not_write(hub_run, tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(SlimformerError, match="already holds files slimformer did not write"):
+        dry_run(plans_for(hub_run), hub_run.report, out, plot=None)
+    assert [p.name for p in out.iterdir()] == ["model.safetensors"]
+    written = dry_run(plans_for(hub_run), hub_run.report, out, plot=None, overwrite=True)
+    assert all(folder.is_dir() for folder in written.values())
 
 
 def test_push_without_a_token_fails_and_sends_nothing(hub_run, fake_hub, capsys):

@@ -1,16 +1,16 @@
 """Side-by-side benchmark of classifier variants: accuracy, size, latency, throughput, memory.
 
-Latency and throughput are measured interleaved (each query runs on every variant in turn,
-in a rotating order), so the machine's noise hits all variants alike. Peak memory is the
-peak resident set of a fresh process that loads and runs one variant alone.
+Accuracy is measured in this process. Latency, throughput and peak memory are measured with
+each variant alone in a process of its own, the processes taking turns in rounds
+(`slimformer.speed`), because variants sharing a process fight over its thread pools. The
+report records how busy the machine was and marks timings that cannot be trusted.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,9 +22,11 @@ import numpy as np
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from slimformer.checks import check_ranges
 from slimformer.data import LABEL_COLUMN, TEXT_COLUMN, label_names
 from slimformer.errors import fail
 from slimformer.metrics import clinc_scores
+from slimformer.speed import MAX_SPREAD, load_average, time_rounds
 from slimformer.variants import Variant, scratch_dir
 
 LIBRARIES = ("torch", "transformers", "optimum", "optimum-onnx", "onnxruntime", "onnx",
@@ -42,8 +44,10 @@ class BenchmarkSettings:
     batch_size: int = field(default=32, metadata={"help": "batch size for accuracy and "
                                                   "throughput"})
     throughput_batches: int = field(default=10, metadata={"help": "timed batches per variant"})
-    measure_memory: bool = field(default=True, metadata={"help": "peak memory per variant in "
-                                                         "a fresh process"})
+    rounds: int = field(default=3, metadata={"help": "rounds of timing; each variant's "
+                                             "process takes one turn per round (at least 3)"})
+    measure_memory: bool = field(default=True, metadata={"help": "peak memory of each "
+                                                         "variant's process"})
     seed: int = 0
 
 
@@ -81,30 +85,6 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int) -> dict[s
     return clinc_scores(np.concatenate(predictions), test[LABEL_COLUMN])
 
 
-def rotated(items: list[Any], shift: int) -> list[Any]:
-    shift %= len(items)
-    return items[shift:] + items[:shift]
-
-
-def time_interleaved(variants: list[Variant], batches: list[list[str]],
-                     desc: str) -> dict[str, list[float]]:
-    """Seconds per batch per variant; variants take turns on each batch, order rotating."""
-    times: dict[str, list[float]] = {v.name: [] for v in variants}
-    for i, batch in enumerate(tqdm(batches, desc=desc, leave=False)):
-        for variant in rotated(variants, i):
-            start = time.perf_counter()
-            variant.predict_logits(batch)
-            times[variant.name].append(time.perf_counter() - start)
-    return times
-
-
-def latency_stats(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000
-    return {"mean": float(ms.mean()), "std": float(ms.std()),
-            "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-            "p99": float(np.percentile(ms, 99)), "n": int(len(ms))}
-
-
 def pick_queries(test: Dataset, count: int, seed: int) -> list[str]:
     """`count` distinct test queries in a fixed random order."""
     unique = list(dict.fromkeys(test[TEXT_COLUMN]))
@@ -114,39 +94,52 @@ def pick_queries(test: Dataset, count: int, seed: int) -> list[str]:
     return [unique[i] for i in order[:count]]
 
 
-def measure_latency(variants: list[Variant], test: Dataset,
-                    settings: BenchmarkSettings) -> dict[str, dict[str, float]]:
+def speed_batches(test: Dataset, settings: BenchmarkSettings
+                  ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """Warm-up and latency queries (batch 1, distinct) and the throughput batches."""
     queries = pick_queries(test, settings.warmup_queries + settings.latency_queries,
                            settings.seed)
-    warmup, timed = queries[:settings.warmup_queries], queries[settings.warmup_queries:]
-    time_interleaved(variants, [[q] for q in warmup], "warm-up")
-    times = time_interleaved(variants, [[q] for q in timed], "latency (batch 1)")
-    return {name: latency_stats(t) for name, t in times.items()}
+    warmup = [[q] for q in queries[:settings.warmup_queries]]
+    latency = [[q] for q in queries[settings.warmup_queries:]]
+    rows = pick_queries(test, min(len(set(test[TEXT_COLUMN])),
+                                  settings.batch_size * settings.throughput_batches),
+                        settings.seed + 1)
+    throughput = [rows[i:i + settings.batch_size] for i in range(0, len(rows),
+                                                                 settings.batch_size)]
+    return warmup, latency, throughput
 
 
-def measure_throughput(variants: list[Variant], test: Dataset,
-                       settings: BenchmarkSettings) -> dict[str, float]:
-    queries = pick_queries(test, min(len(test), settings.batch_size * settings.throughput_batches),
-                           settings.seed + 1)
-    batches = [queries[i:i + settings.batch_size]
-               for i in range(0, len(queries), settings.batch_size)]
-    times = time_interleaved(variants, batches,
-                             f"throughput (batch {settings.batch_size})")
-    total = sum(len(b) for b in batches)
-    return {name: total / sum(t) for name, t in times.items()}
+def timing_notes(latency: dict[str, Any], throughput: dict[str, Any],
+                 machine: dict[str, Any]) -> list[str]:
+    """Why a variant's timings cannot be trusted (empty: they can)."""
+    notes = list(machine["busy_reasons"])
+    if latency["spread"] > MAX_SPREAD:
+        notes.append(f"round p50s differ by {100 * latency['spread']:.0f}% "
+                     f"(> {100 * MAX_SPREAD:.0f}%)")
+    if throughput and throughput["spread"] > MAX_SPREAD:
+        notes.append(f"round throughputs differ by {100 * throughput['spread']:.0f}%")
+    return notes
 
 
-def measure_peak_memory(variant: Variant, queries: list[str], threads: int) -> float:
-    """Peak RSS (MB) of a fresh process that imports what the variant needs, loads and runs it."""
-    folder, kind = variant.reloadable(scratch_dir())
-    command = [sys.executable, "-m", "slimformer.memory_probe", str(folder), kind, str(threads)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    result = subprocess.run(command, input=json.dumps(queries), capture_output=True, text=True,
-                            env=env, check=False)
-    if result.returncode != 0:
-        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        fail(f"memory probe of {variant.name!r} failed: {tail}")
-    return json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+def measure_speed(variants: list[Variant], test: Dataset, settings: BenchmarkSettings,
+                  load_before: list[float]) -> dict[str, Any]:
+    """Latency, throughput and memory per variant, each in its own process, in rounds."""
+    scratch: list[Path] = []
+    folders = {}
+    for variant in variants:
+        folder = scratch_dir() if variant.path is None else None
+        if folder is not None:
+            scratch.append(folder)
+        folders[variant.name] = variant.reloadable(folder)
+    warmup, latency, throughput = speed_batches(test, settings)
+    try:
+        result = time_rounds(folders, settings.threads, settings.rounds, warmup, latency,
+                             throughput, memory=settings.measure_memory,
+                             load_before=load_before)
+    finally:
+        for folder in scratch:  # ours: the in-memory variants saved for their processes
+            shutil.rmtree(folder, ignore_errors=True)
+    return {"result": result, "throughput_rows": sum(len(b) for b in throughput)}
 
 
 def cpu_info() -> dict[str, Any]:
@@ -159,7 +152,10 @@ def cpu_info() -> dict[str, Any]:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return {"model": model, "cores": os.cpu_count(), "flags": [f for f in CPU_FLAGS if f in flags]}
+    return {"model": model, "cores": os.cpu_count(),
+            "flags": [f for f in CPU_FLAGS if f in flags],
+            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
+            "amx": any(f.startswith("amx") for f in flags)}
 
 
 def library_versions() -> dict[str, str]:
@@ -172,35 +168,52 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def environment(threads: int) -> dict[str, Any]:
+def environment(threads: int, machine: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"threads": threads, "cpu": cpu_info(), "platform": platform.platform(),
-            "libraries": library_versions(),
+            "libraries": library_versions(), "machine": machine or {},
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
-def benchmark_variants(variants: list[Variant], test: Dataset,
-                       settings: BenchmarkSettings | None = None) -> dict[str, Any]:
-    """Every figure for every variant, measured side by side; returns the report dict."""
-    settings = settings or BenchmarkSettings()
+def check_variants(variants: list[Variant]) -> None:
     if not variants:
         fail("no variants to benchmark")
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         fail(f"variant names must be unique: {', '.join(names)}")
-    set_threads(settings.threads)
     for variant in variants:
         check_labels(variant)
+
+
+def benchmark_variants(variants: list[Variant], test: Dataset,
+                       settings: BenchmarkSettings | None = None) -> dict[str, Any]:
+    """Every figure for every variant; returns the report dict.
+
+    Accuracy in this process; latency, throughput and memory per variant in its own process.
+    """
+    settings = settings or BenchmarkSettings()
+    check_ranges(settings)
+    load_before = load_average()
+    check_variants(variants)
+    set_threads(settings.threads)
     results = {v.name: {**v.info(), "size_mb": v.size_mb()} for v in variants}
     for variant in variants:
         results[variant.name].update(measure_accuracy(variant, test, settings.batch_size))
-    for name, stats in measure_latency(variants, test, settings).items():
-        results[name]["latency_ms"] = stats
-    for name, qps in measure_throughput(variants, test, settings).items():
-        results[name]["throughput_qps"] = qps
-    if settings.measure_memory:
-        queries = pick_queries(test, min(50, len(test)), settings.seed)
-        for variant in tqdm(variants, desc="peak memory", leave=False):
-            results[variant.name]["peak_memory_mb"] = measure_peak_memory(
-                variant, queries, settings.threads)
-    return {"environment": environment(settings.threads), "settings": asdict(settings),
-            "test_rows": len(test), "variants": list(results.values())}
+    speed = measure_speed(variants, test, settings, load_before)
+    result = speed["result"]
+    for name, row in results.items():
+        latency, throughput = result.latency_ms[name], result.throughput_qps.get(name, {})
+        row["latency_ms"] = latency
+        row["throughput_qps"] = throughput.get("qps")
+        row["throughput"] = throughput
+        if name in result.peak_memory_mb:
+            row["peak_memory_mb"] = result.peak_memory_mb[name]
+        row["pids"] = sorted({t.pid for t in result.turns if t.variant == name})
+        notes = timing_notes(latency, throughput, result.machine)
+        row["timing_reliable"] = not notes
+        row["timing_notes"] = notes
+    timing = {"method": "per-process rounds", "rounds": settings.rounds,
+              "parent_pid": os.getpid(), "throughput_rows": speed["throughput_rows"],
+              "turns": [asdict(t) for t in result.turns]}
+    return {"environment": environment(settings.threads, result.machine),
+            "settings": asdict(settings), "test_rows": len(test), "timing": timing,
+            "variants": list(results.values())}

@@ -7,16 +7,19 @@ machine); `run_benchmark` measures them side by side against the source folder.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slimformer import onnx as ort
 from slimformer.args import DataArguments
-from slimformer.benchmark import BenchmarkSettings, benchmark_variants, latency_stats
+from slimformer.benchmark import BenchmarkSettings, benchmark_variants
 from slimformer.data import TEXT_COLUMN, load_clinc
 from slimformer.errors import fail
+from slimformer.files import check_target
 from slimformer.quantize import quantize_torch_folder
 from slimformer.report import write_report
+from slimformer.speed import compare_folders
 from slimformer.variants import load_variant, resolve_path
 
 ALL_VARIANTS = ("torch-int8", "onnx", "onnx-opt", "onnx-int8", "onnx-int8-static",
@@ -34,8 +37,11 @@ class CompressArguments:
     optimization_level: str = field(default="O2", metadata={"help": "ORTOptimizer level O1-O3 "
                                                             "(O4: GPU fp16)"})
     min_speedup: float = field(default=1.03, metadata={"help": "keep an optimized graph only "
-                                                       "if its p50 is this much faster"})
-    speedup_queries: int = field(default=200, metadata={"help": "queries timed for that check"})
+                                                       "if its p50 is measurably (per-process "
+                                                       "rounds) and this much faster"})
+    speedup_queries: int = field(default=200, metadata={"help": "queries timed per round for "
+                                                        "that check"})
+    speedup_rounds: int = field(default=3, metadata={"help": "rounds of that check"})
     preset: str = field(default="auto", metadata={"help": "int8 preset: auto (from CPU flags), "
                                                   "avx512_vnni, avx512, avx2, arm64"})
     per_channel: bool = field(default=True, metadata={"help": "per-channel weight scales"})
@@ -45,7 +51,9 @@ class CompressArguments:
     calibration_max_length: int = field(default=64, metadata={"help": "fixed padded length of "
                                                               "calibration rows"})
     benchmark: bool = field(default=False, metadata={"help": "benchmark all against the model"})
-    overwrite: bool = field(default=True, metadata={"help": "replace existing variant folders"})
+    overwrite: bool = field(default=False, metadata={"help": "replace existing folders that "
+                                                     "another step wrote (a variant folder "
+                                                     "of the same step is always replaced)"})
 
 
 def variant_folder(args: CompressArguments, source: Path, key: str) -> Path:
@@ -59,26 +67,40 @@ def calibration_texts(data_args: DataArguments, rows: int) -> list[str]:
     return train.shuffle(seed=0).select(range(min(rows, len(train))))[TEXT_COLUMN]
 
 
-def p50_speedup(fast: Path, slow: Path, texts: list[str], threads: int) -> float:
-    """How many times lower the p50 latency of `fast` is than `slow` (interleaved, batch 1)."""
-    from slimformer.benchmark import time_interleaved
-    from slimformer.lean import LeanOnnxVariant
-
-    variants = [LeanOnnxVariant.load(fast, "fast", threads),
-                LeanOnnxVariant.load(slow, "slow", threads)]
-    time_interleaved(variants, [[t] for t in texts[:20]], "warm-up")
-    times = time_interleaved(variants, [[t] for t in texts], "speed-up check")
-    return latency_stats(times["slow"])["p50"] / latency_stats(times["fast"])["p50"]
+STEPS = {"torch-int8": "quantize-dynamic-torch", "onnx": "onnx-export",
+         "onnx-opt": "onnx-optimize", "onnx-int8": "onnx-quantize-dynamic",
+         "onnx-int8-static": "onnx-quantize-static", "onnx-opt-int8": "onnx-quantize-dynamic"}
 
 
 def keep_if_faster(fast: Path, slow: Path, texts: list[str], args: CompressArguments,
                    threads: int, made: dict[str, Path], key: str) -> None:
-    speedup = p50_speedup(fast, slow, texts[:args.speedup_queries], threads)
-    verdict = "kept" if speedup >= args.min_speedup else "dropped"
-    print(f"{fast.name}: p50 {speedup:.2f}x faster than {slow.name} -> {verdict}")
-    if verdict == "dropped":
-        shutil.rmtree(fast)
+    """Keep a fused graph only if it is measurably faster (the benchmark's per-process rounds:
+    p50 ranges apart) and at least `min_speedup` times faster."""
+    check = compare_folders((fast, "onnx-lean"), (slow, "onnx-lean"),
+                            texts[:20 + args.speedup_queries], threads, args.speedup_rounds)
+    kept = check["verdict"] == "faster" and check["speedup"] >= args.min_speedup
+    busy = " (machine busy: unreliable)" if check["busy"] else ""
+    print(f"{fast.name}: p50 {check['fast_p50_ms']:.2f} ms vs {check['slow_p50_ms']:.2f} ms for "
+          f"{slow.name}, {check['speedup']:.2f}x, {check['verdict']}{busy} -> "
+          f"{'kept' if kept else 'dropped'}")
+    if not kept:
+        shutil.rmtree(fast)  # made by this run a moment ago
         made.pop(key)
+
+
+def plan_folders(args: CompressArguments, source: Path, wanted: set[str],
+                 scratch: Path) -> dict[str, Path]:
+    """Where each variant goes: wanted ones under the output folder (each checked before any
+    work starts), the steps towards them in this run's scratch folder."""
+    folders = {}
+    for key in ALL_VARIANTS:
+        final = variant_folder(args, source, key)
+        if key in wanted:
+            check_target(final, STEPS[key], args.overwrite)
+            folders[key] = final
+        else:
+            folders[key] = scratch / final.name
+    return folders
 
 
 def make_variants(args: CompressArguments, data_args: DataArguments,
@@ -87,44 +109,60 @@ def make_variants(args: CompressArguments, data_args: DataArguments,
     unknown = sorted(set(args.variants) - set(ALL_VARIANTS))
     if unknown:
         fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
+    if not args.variants:
+        fail(f"no variants asked for; choose from {', '.join(ALL_VARIANTS)}")
+    if not (source / "config.json").is_file():
+        fail(f"no model in {source}: config.json is missing")
     wanted = set(args.variants)
-    needs_export = wanted - {"torch-int8"}
-    texts = calibration_texts(data_args, max(args.calibration_rows, args.speedup_queries))
-    folder = {key: variant_folder(args, source, key) for key in ALL_VARIANTS}
+    root = variant_folder(args, source, "onnx").parent
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".slimformer-steps-", dir=root))
+    try:
+        folder = plan_folders(args, source, wanted, scratch)
+        texts = calibration_texts(data_args, max(args.calibration_rows,
+                                                 20 + args.speedup_queries))
+        made = write_variants(args, source, wanted, folder, texts)
+        # Fusion is kept only where it measurably helps on this machine.
+        if "onnx-opt-int8" in made:
+            keep_if_faster(made["onnx-opt-int8"], made["onnx-int8"], texts, args, threads,
+                           made, "onnx-opt-int8")
+        if "onnx-opt" in made and "onnx-opt" in wanted:
+            keep_if_faster(made["onnx-opt"], made["onnx"], texts, args, threads, made,
+                           "onnx-opt")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # this run's intermediate steps only
+    return {key: path for key, path in made.items() if key in wanted}
+
+
+def write_variants(args: CompressArguments, source: Path, wanted: set[str],
+                   folder: dict[str, Path], texts: list[str]) -> dict[str, Path]:
     made: dict[str, Path] = {}
+    overwrite = args.overwrite
     if "torch-int8" in wanted:
         made["torch-int8"] = quantize_torch_folder(source, folder["torch-int8"],
-                                                   args.per_channel, args.overwrite)
-    if needs_export:
-        made["onnx"] = ort.export_onnx(source, folder["onnx"], overwrite=args.overwrite)
+                                                   args.per_channel, overwrite)
+    if wanted - {"torch-int8"}:
+        made["onnx"] = ort.export_onnx(source, folder["onnx"], overwrite=overwrite)
     if wanted & {"onnx-opt", "onnx-opt-int8"}:
         fused = ort.optimize_onnx(made["onnx"], folder["onnx-opt"], args.optimization_level,
-                                  args.overwrite)
+                                  overwrite)
         print(f"{folder['onnx-opt'].name}: fused {fused}")
         made["onnx-opt"] = folder["onnx-opt"]
-    if "onnx-int8" in wanted or "onnx-opt-int8" in wanted:
+    if wanted & {"onnx-int8", "onnx-opt-int8"}:
         settings = ort.quantize_dynamic(made["onnx"], folder["onnx-int8"], args.preset,
-                                        args.per_channel, args.overwrite)
+                                        args.per_channel, overwrite)
         print(f"{folder['onnx-int8'].name}: preset {settings['preset']}")
         made["onnx-int8"] = folder["onnx-int8"]
     if "onnx-opt-int8" in wanted:
         ort.quantize_dynamic(made["onnx-opt"], folder["onnx-opt-int8"], args.preset,
-                             args.per_channel, args.overwrite)
+                             args.per_channel, overwrite)
         made["onnx-opt-int8"] = folder["onnx-opt-int8"]
     if "onnx-int8-static" in wanted:
         ort.quantize_static(made["onnx"], folder["onnx-int8-static"],
                             texts[:args.calibration_rows], args.calibration_method,
                             args.calibration_max_length, args.preset, args.per_channel,
-                            overwrite=args.overwrite)
+                            overwrite=overwrite)
         made["onnx-int8-static"] = folder["onnx-int8-static"]
-    # Fusion is kept only where it measurably helps on this machine.
-    if "onnx-opt-int8" in made:
-        keep_if_faster(made["onnx-opt-int8"], made["onnx-int8"], texts, args, threads, made,
-                       "onnx-opt-int8")
-    if "onnx-opt" in made and "onnx-opt" in wanted:
-        keep_if_faster(made["onnx-opt"], made["onnx"], texts, args, threads, made, "onnx-opt")
-    for key in set(made) - wanted:  # made only as a step towards another variant
-        shutil.rmtree(made.pop(key))
     return made
 
 

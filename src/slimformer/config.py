@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser
 
+from slimformer.checks import check_arguments
 from slimformer.errors import fail
 
 
@@ -41,36 +42,63 @@ def check_keys(config: dict[str, Any], dataclass_types: tuple[type, ...], source
         fail(f"unknown key(s) in {source}: {', '.join(unknown)}")
 
 
+def yaml_to_flags(config: dict[str, Any], parser: argparse.ArgumentParser) -> list[str]:
+    """YAML values as command-line flags, so argparse converts and checks them like flags
+    (`threads: two` fails as `--threads two` would; a scalar given for a list is one item)."""
+    actions = {action.dest: action for action in parser._actions}
+    flags: list[str] = []
+    for key, value in config.items():
+        action = actions[key]
+        single_list = isinstance(value, list) and action.nargs not in ("+", "*")
+        if value is None or isinstance(value, dict) or single_list:
+            # No flag spells these (e.g. TrainingArguments' report_to: [] or a dict config).
+            action.default = value
+            action.required = False
+            continue
+        if action.nargs in ("+", "*"):
+            values = value if isinstance(value, list) else [value]
+            if not values:
+                action.default = []
+                action.required = False
+                continue
+            flags += [f"--{key}", *(str(v) for v in values)]
+        else:
+            flags += [f"--{key}", str(value)]
+    return flags
+
+
 def parse_args(
     dataclass_types: tuple[type, ...],
     argv: list[str] | None = None,
     description: str | None = None,
+    check_inputs: bool = True,
 ) -> tuple[Any, ...]:
-    """Parse `--config file.yaml` and flags into one instance per dataclass type."""
+    """Parse `--config file.yaml` and flags into one instance per dataclass type, then check
+    every numeric range and path before any work starts."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
 
     epilog = "--config FILE.yaml reads arguments from YAML; flags given as well override it."
     parser = HfArgumentParser(dataclass_types, description=description, epilog=epilog)
+    flags: list[str] = []
     if known.config:
         config = read_yaml(known.config)
         check_keys(config, dataclass_types, known.config)
-        for action in parser._actions:
-            if action.dest in config:
-                action.default = config[action.dest]
-                action.required = False
+        flags = yaml_to_flags(config, parser)
     try:
         *instances, remaining = parser.parse_args_into_dataclasses(
-            args=rest, return_remaining_strings=True
+            args=flags + rest, return_remaining_strings=True
         )
     except ValueError as err:
         fail(str(err).splitlines()[0])
     if remaining:
         fail(f"unknown argument(s): {' '.join(remaining)}")
+    check_arguments(*instances, inputs=check_inputs)
     return tuple(instances)
 
 
 def parse_config_file(dataclass_types: tuple[type, ...], path: str | Path) -> tuple[Any, ...]:
-    """Parse a YAML file alone (used by tests to keep every recipe config valid)."""
-    return parse_args(dataclass_types, ["--config", str(path)])
+    """Parse a YAML file alone (used by tests to keep every recipe config valid); its input
+    files may not exist yet (outputs of earlier steps)."""
+    return parse_args(dataclass_types, ["--config", str(path)], check_inputs=False)

@@ -121,7 +121,7 @@ def load_source_model(source: Path) -> tuple[Any, Any]:
 
 
 def export_onnx(source: str | Path, output: str | Path, opset: int | None = None,
-                overwrite: bool = True) -> Path:
+                overwrite: bool = False) -> Path:
     """Export a sequence classifier folder to ONNX (FP32) with Optimum; returns the folder."""
     source = resolve_path(str(source))
     model, tokenizer = load_source_model(source)
@@ -130,11 +130,11 @@ def export_onnx(source: str | Path, output: str | Path, opset: int | None = None
 
 def export_model_onnx(model: Any, tokenizer: Any, output: str | Path,
                       source: str | Path | None = None, opset: int | None = None,
-                      overwrite: bool = True) -> Path:
+                      overwrite: bool = False) -> Path:
     """Export an in-memory classifier (e.g. a compacted pruned one) to an ONNX folder."""
     from optimum.exporters.onnx import onnx_export_from_model
 
-    with staged_folder(output, overwrite) as stage:
+    with staged_folder(output, overwrite, step="onnx-export") as stage:
         try:
             onnx_export_from_model(model.eval(), stage, task="text-classification", opset=opset,
                                    do_validation=False)
@@ -161,7 +161,7 @@ def has_cuda() -> bool:
 
 
 def optimize_onnx(source: str | Path, output: str | Path, level: str = "O2",
-                  overwrite: bool = True) -> dict[str, int]:
+                  overwrite: bool = False) -> dict[str, int]:
     """ORTOptimizer at level O1-O3 (O4 = O3 + fp16, GPU only); returns the fused op counts."""
     from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
 
@@ -173,7 +173,7 @@ def optimize_onnx(source: str | Path, output: str | Path, level: str = "O2",
     path = onnx_file(source)
     load_onnx_model(path)
     model_type = read_config(source).get("model_type", "unknown")
-    with staged_folder(output, overwrite) as stage:
+    with staged_folder(output, overwrite, step="onnx-optimize") as stage:
         try:
             optimizer = ORTOptimizer.from_pretrained(source, file_names=[path.name])
             config = AutoOptimizationConfig.with_optimization_level(
@@ -288,13 +288,14 @@ def check_not_quantized(source: Path) -> None:
 
 
 def quantize_dynamic(source: str | Path, output: str | Path, preset: str = "auto",
-                     per_channel: bool = True, overwrite: bool = True) -> dict[str, Any]:
+                     per_channel: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Dynamic int8 (weights int8, activations quantized on the fly) of a plain or fused graph."""
     source = Path(source)
     check_not_quantized(source)
     preset = choose_preset(preset)
     config = quantization_config(preset, is_static=False, per_channel=per_channel)
-    with staged_folder(output, overwrite) as stage, tempfile.TemporaryDirectory() as tmp:
+    with staged_folder(output, overwrite, step="onnx-quantize-dynamic") as stage, \
+            tempfile.TemporaryDirectory() as tmp:
         run_quantizer(with_inferred_types(source, Path(tmp)), stage, config)
         copy_side_files(source, stage, overwrite=False)
         settings = quantization_settings(preset, config, stage)
@@ -338,7 +339,7 @@ def graph_inputs(path: Path) -> list[str]:
 def quantize_static(source: str | Path, output: str | Path, texts: list[str],
                     method: str = "minmax", max_length: int = 64, preset: str = "auto",
                     per_channel: bool = True, batch_size: int = 16,
-                    overwrite: bool = True) -> dict[str, Any]:
+                    overwrite: bool = False) -> dict[str, Any]:
     """Static int8: activation ranges calibrated on `texts` (training rows) beforehand."""
     from optimum.onnxruntime import ORTQuantizer
 
@@ -349,7 +350,8 @@ def quantize_static(source: str | Path, output: str | Path, texts: list[str],
              f"{MIN_CALIBRATION_ROWS} (a few hundred is typical)")
     preset = choose_preset(preset)
     config = quantization_config(preset, is_static=True, per_channel=per_channel)
-    with staged_folder(output, overwrite) as stage, tempfile.TemporaryDirectory() as tmp:
+    with staged_folder(output, overwrite, step="onnx-quantize-static") as stage, \
+            tempfile.TemporaryDirectory() as tmp:
         typed = with_inferred_types(source, Path(tmp))
         dataset = calibration_dataset(source, texts, max_length, graph_inputs(typed / ONNX_NAME))
         quantizer = ORTQuantizer.from_pretrained(typed, file_name=ONNX_NAME)

@@ -31,20 +31,22 @@ from tqdm.auto import tqdm
 
 from slimformer.card import PLOT_FILE, check_public, public_value, render_card
 from slimformer.errors import fail
-from slimformer.files import read_json, staged_folder
+from slimformer.files import read_json, staged_folder, write_marker
 from slimformer.provenance import FILENAME as PROVENANCE_FILE
 from slimformer.variants import parse_spec
 
 # What a model repository gets from a variant folder (top level only: checkpoints, TensorBoard
 # runs and optimizer states stay home). Weights only as safetensors or ONNX, never pickles.
 PUBLISHED = ("*.safetensors", "*.onnx", "*.onnx_data", "*.json", "*.txt", "*.model")
-NOT_PUBLISHED = ("trainer_state.json", "training_args.*", "README.md", "*.pt", "*.pth", "*.pkl")
+NOT_PUBLISHED = ("trainer_state.json", "training_args.*", "README.md", "*.pt", "*.pth", "*.pkl",
+                 "slimformer-run.json", ".slimformer-output.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin")
 # Text files whose values can hold local paths (tokenizer vocabularies are left alone).
 SANITIZED = ("config.json", "tokenizer_config.json", "special_tokens_map.json",
              "generation_config.json", "preprocessor_config.json", "ort_config.json",
              "metrics.json", "slimformer-int8.json", PROVENANCE_FILE)
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[A-Za-z0-9_]?")
+DRY_RUN_STEP = "push-dry-run"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK")
 CREDENTIALS_HELP = ("set HF_TOKEN or run `huggingface-cli login` (a token with write access: "
                     "https://huggingface.co/settings/tokens)")
@@ -226,14 +228,17 @@ def stage_repositories(plans: list[RepoPlan], report: dict[str, Any], root: Path
 
 
 def dry_run(plans: list[RepoPlan], report: dict[str, Any], output_dir: str | Path, *,
-            plot: Path | None, **card_options: Any) -> dict[str, Path]:
+            plot: Path | None, overwrite: bool = False,
+            **card_options: Any) -> dict[str, Path]:
     """Write what a push would publish to output_dir/<namespace>/<repo name>, nothing remote.
 
     Everything is staged beside `output_dir` first and moved into place at the end, so a
-    failure leaves the previous dry run (or nothing) behind, never half of a new one.
+    failure leaves the previous dry run (or nothing) behind, never half of a new one. A folder
+    that holds anything but an earlier dry run is refused unless `overwrite`.
     """
     output_dir = Path(output_dir)
-    with staged_folder(output_dir) as stage:
+    with staged_folder(output_dir, overwrite, step=DRY_RUN_STEP) as stage:
+        write_marker(stage, DRY_RUN_STEP)
         staged = stage_repositories(plans, report, stage, plot=plot, **card_options)
         (stage / "push-plan.json").write_text(json.dumps(
             [{"variant": p.variant, "kind": p.kind, "repo_id": p.repo_id,

@@ -155,7 +155,7 @@ def load_torch_int8(folder: str | Path) -> nn.Module:
 
 
 def quantize_torch_folder(source: str | Path, output: str | Path, per_channel: bool = True,
-                          overwrite: bool = True) -> Path:
+                          overwrite: bool = False) -> Path:
     """PyTorch dynamic int8 variant of a classifier folder, written in slimformer's format."""
     source = resolve_path(str(source))
     if not (source / "config.json").is_file():
@@ -164,7 +164,7 @@ def quantize_torch_folder(source: str | Path, output: str | Path, per_channel: b
         fail(f"{source} is already a PyTorch int8 variant")
     model = quantize_model(load_classifier_folder(source), per_channel)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    with staged_folder(output, overwrite) as stage:
+    with staged_folder(output, overwrite, step="quantize-dynamic-torch") as stage:
         save_torch_int8(model, tokenizer, stage, per_channel)
         write_provenance(stage, "quantize-dynamic-torch",
                          {"dtype": "qint8", "modules": "nn.Linear", "per_channel": per_channel,

@@ -1,0 +1,122 @@
+"""Argument checks that run before any work starts: numeric ranges and output paths.
+
+One table of ranges, by field name, covers every recipe's dataclasses (ours and transformers'
+TrainingArguments), so a setting like `--threads 0` or `--max_samples -1` is refused in one line
+instead of failing minutes later, or worse, meaning something else silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from slimformer.errors import fail
+
+# name -> (low, high, low inclusive, high inclusive); None is unbounded.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    # benchmark
+    "threads": (1, None, True, True),
+    "latency_queries": (1, None, True, True),
+    "warmup_queries": (0, None, True, True),
+    "batch_size": (1, None, True, True),
+    "throughput_batches": (1, None, True, True),
+    "rounds": (3, None, True, True),
+    # data
+    "max_samples": (1, None, True, True),
+    "max_length": (4, None, True, True),  # room for [CLS], [SEP] and a word piece or two
+    # compression
+    "min_speedup": (0, None, False, True),
+    "speedup_queries": (10, None, True, True),
+    "speedup_rounds": (2, None, True, True),
+    "calibration_rows": (16, None, True, True),
+    "calibration_max_length": (4, None, True, True),
+    # training (TrainingArguments and ours)
+    "per_device_train_batch_size": (1, None, True, True),
+    "per_device_eval_batch_size": (1, None, True, True),
+    "gradient_accumulation_steps": (1, None, True, True),
+    "num_train_epochs": (0, None, False, True),
+    "learning_rate": (0, None, False, True),
+    "weight_decay": (0, None, True, True),
+    "warmup_ratio": (0, 1, True, True),
+    "dataloader_num_workers": (0, None, True, True),
+    "alpha": (0, 1, True, True),
+    "temperature": (0, None, False, True),
+    "steps": (1, None, True, True),
+    # search
+    "n_trials": (1, None, True, True),
+    "min_epochs": (1, None, True, True),
+    "max_epochs": (1, None, True, True),
+    "min_learning_rate": (0, None, False, True),
+    "max_learning_rate": (0, None, False, True),
+    "pruner_warmup_epochs": (0, None, True, True),
+}
+# Fields naming a folder or file that a run writes.
+OUTPUT_PATHS = ("output_dir", "dry_run_dir", "onnx_dir", "search_dir", "cache_dir")
+# Fields naming a local file or folder that must exist when given.
+INPUT_PATHS = ("data_file", "report")
+
+
+def describe(low: Any, high: Any, low_in: bool, high_in: bool) -> str:
+    if high is None:
+        return f"at least {low}" if low_in else f"greater than {low}"
+    left, right = ("[" if low_in else "("), ("]" if high_in else ")")
+    return f"in {left}{low}, {high}{right}"
+
+
+def check_range(name: str, value: Any) -> None:
+    if name not in RANGES or value is None or isinstance(value, bool):
+        return
+    if not isinstance(value, int | float):
+        fail(f"--{name} must be a number, got {value!r}")
+    low, high, low_in, high_in = RANGES[name]
+    below = low is not None and (value < low or (value == low and not low_in))
+    above = high is not None and (value > high or (value == high and not high_in))
+    if below or above:
+        fail(f"--{name} must be {describe(low, high, low_in, high_in)}, got {value}")
+
+
+def check_ranges(*instances: Any) -> None:
+    """Every numeric field of the given dataclass instances whose name has a range."""
+    for instance in instances:
+        for f in dataclasses.fields(instance):
+            check_range(f.name, getattr(instance, f.name, None))
+
+
+def check_writable(path: str | Path, flag: str) -> None:
+    """`path` can be created or written as a folder: not a file, its nearest existing parent
+    a writable folder. Checked up front, not after an hour of training."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        fail(f"--{flag} {path} is a file, not a folder")
+    parent = path if path.exists() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        fail(f"--{flag} {path}: {parent} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as err:
+        fail(f"--{flag} {path}: cannot write in {parent} ({err.strerror or err})")
+
+
+def check_paths(*instances: Any, inputs: bool = True) -> None:
+    for instance in instances:
+        for f in dataclasses.fields(instance):
+            value = getattr(instance, f.name, None)
+            if not value or not isinstance(value, str | os.PathLike):
+                continue
+            if f.name in OUTPUT_PATHS:
+                check_writable(value, f.name)
+            elif inputs and f.name in INPUT_PATHS and not Path(value).exists():
+                fail(f"--{f.name} {value}: no such file or folder")
+
+
+def check_arguments(*instances: Any, inputs: bool = True) -> None:
+    """Ranges and output paths; input paths too unless `inputs` is False (a config parsed
+    before the steps that make its inputs have run)."""
+    check_ranges(*instances)
+    check_paths(*instances, inputs=inputs)

@@ -29,6 +29,7 @@ from slimformer.distill import (
     with_teacher_logits,
 )
 from slimformer.errors import fail, run_recipe
+from slimformer.files import check_target
 from slimformer.metrics import compute_metrics
 from slimformer.provenance import write_provenance
 from slimformer.prune import Pruner, PruningArguments, PruningTrainer, plot_schedule
@@ -50,6 +51,7 @@ class PruneRecipeArguments:
     onnx_dir: str | None = field(default=None, metadata={
         "help": "also export the compacted model to ONNX here, and int8 to ONNX_DIR-int8"})
     skip_eval: bool = field(default=False, metadata={"help": "skip validation/test metrics"})
+    cache_dir: str = field(default="outputs/cache", metadata={"help": "teacher-logit cache"})
 
 
 ARGUMENTS = (ModelArguments, DataArguments, PruneRecipeArguments, PruningArguments,
@@ -69,26 +71,82 @@ def logits_of(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.T
     return model(**batch).logits
 
 
+def check_outputs(output_dir: Path, onnx_dir: Path | None, overwrite: bool) -> None:
+    """Every folder this run will write, checked before any training."""
+    flag = "--overwrite_output_dir true"
+    check_target(output_dir, "prune", overwrite, flag)
+    if onnx_dir is not None:
+        check_target(onnx_dir, "onnx-export", overwrite, flag)
+        check_target(int8_folder(onnx_dir), "onnx-quantize-dynamic", overwrite, flag)
+
+
+def int8_folder(onnx_dir: Path) -> Path:
+    return onnx_dir.with_name(onnx_dir.name + "-int8")
+
+
 def main(argv: list[str] | None = None) -> None:
     model_args, data_args, recipe, pruning, training_args = parse_args(
         ARGUMENTS, argv, description=__doc__)
     check_training_args(training_args)
     output_dir = Path(training_args.output_dir)
-    work_dir = output_dir.with_name(output_dir.name + ".work")
-    training_args.output_dir = str(work_dir)  # Trainer's scratch; the result is renamed in
+    onnx_dir = Path(recipe.onnx_dir) if recipe.onnx_dir else None
+    overwrite = training_args.overwrite_output_dir
+    check_outputs(output_dir, onnx_dir, overwrite)
+    main_process = training_args.process_index == 0
+    work_dir = output_dir.with_name(f".{output_dir.name}.work")
+    ours = not work_dir.exists()  # Trainer's scratch; removed at the end if this run made it
+    training_args.output_dir = str(work_dir)
+    try:
+        model, tokenizer, metrics, report, pruning_log = prune_and_compact(
+            model_args, data_args, recipe, pruning, training_args)
+    finally:
+        if main_process and ours:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    if not main_process:  # one process writes; the others trained alongside it (DDP)
+        return
+    source = resolve_model(model_args.model_name_or_path)
+    settings = {**asdict(pruning), "teacher": recipe.teacher_model_name_or_path,
+                "alpha": training_args.alpha, "temperature": training_args.temperature,
+                "epochs": training_args.num_train_epochs,
+                "learning_rate": training_args.learning_rate,
+                "steps": pruning_log["total_steps"],
+                "heads_kept": f"{report['heads_kept']}/{report['heads']}",
+                "neurons_kept": f"{report['neurons_kept']}/{report['neurons']}",
+                "encoder_params_kept_ratio": report["encoder_params_kept_ratio"]}
 
+    def write_extras(folder: Path) -> None:
+        write_sparsity_report(report, folder)
+        plot_schedule(pruning, pruning_log["total_steps"], folder / "schedule.png",
+                      pruning_log["history"])
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        write_provenance(folder, "prune", settings, source=source)
+
+    save_pruned(model, tokenizer, output_dir, write_extras, overwrite)
+    print((output_dir / "sparsity.md").read_text())
+    print({k: round(v, 4) for k, v in metrics.items()
+           if "accuracy" in k or "recall" in k or k == "compaction_max_logit_diff"})
+    if onnx_dir is not None:
+        export_int8(model, tokenizer, onnx_dir, output_dir, overwrite)
+
+
+def prune_and_compact(model_args, data_args, recipe, pruning, training_args):
+    """Train with the pruner, bake the masks, compact; returns the model and its figures."""
     tokenizer = load_tokenizer(model_args.model_name_or_path)
     dataset = load_clinc(data_args.data_file, data_args.dataset_config,
                          max_samples=data_args.max_samples)
-    encoded = tokenize(dataset, tokenizer, data_args.max_length)
+    with training_args.main_process_first(desc="tokenize"):
+        encoded = tokenize(dataset, tokenizer, data_args.max_length)
     model = load_classifier(model_args.model_name_or_path)
     params_before = sum(p.numel() for p in model.parameters())
     if recipe.teacher_model_name_or_path:
-        # The teacher's logits are computed once (and cached), not at every step.
+        # The teacher's logits are computed once (and cached), not at every step; the main
+        # process computes them, the others read its cache.
         teacher = load_classifier(recipe.teacher_model_name_or_path)
-        logits = cached_teacher_logits(teacher, tokenizer, dataset["train"],
-                                       output_dir.parent / ".teacher-logits",
-                                       data_args.max_length)
+        with training_args.main_process_first(desc="teacher logits"):
+            logits = cached_teacher_logits(
+                teacher, load_tokenizer(recipe.teacher_model_name_or_path), dataset["train"],
+                recipe.cache_dir, data_args.max_length,
+                is_main_process=training_args.process_index == 0)
         encoded = with_teacher_logits(encoded, logits)
         del teacher
     pruner = Pruner(model, pruning)
@@ -100,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     result = trainer.train()
     total_steps = trainer.state.max_steps
+    model = trainer.accelerator.unwrap_model(trainer.model)
     pruner.step(total_steps, total_steps)  # the final masks
     pruner.bake()
     masked_stats = layer_stats(model)
@@ -111,44 +170,27 @@ def main(argv: list[str] | None = None) -> None:
     compact(model)
     compaction_diff = float((logits_of(model, probe) - before).abs().max())
     report = sparsity_report(masked_stats, model, params_before)
-
     metrics = {**result.metrics, "compaction_max_logit_diff": compaction_diff}
     if not recipe.skip_eval:
         metrics.update(evaluate_splits(trainer, encoded))
-    source = resolve_model(model_args.model_name_or_path)
-    settings = {**asdict(pruning), "teacher": recipe.teacher_model_name_or_path,
-                "alpha": training_args.alpha, "temperature": training_args.temperature,
-                "epochs": training_args.num_train_epochs,
-                "learning_rate": training_args.learning_rate, "steps": total_steps,
-                "heads_kept": f"{report['heads_kept']}/{report['heads']}",
-                "neurons_kept": f"{report['neurons_kept']}/{report['neurons']}",
-                "encoder_params_kept_ratio": report["encoder_params_kept_ratio"]}
-
-    def write_extras(folder: Path) -> None:
-        write_sparsity_report(report, folder)
-        plot_schedule(pruning, total_steps, folder / "schedule.png", trainer.state.log_history)
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        write_provenance(folder, "prune", settings, source=source)
-
-    save_pruned(model, tokenizer, output_dir, write_extras)
-    shutil.rmtree(work_dir, ignore_errors=True)
-    print((output_dir / "sparsity.md").read_text())
-    print({k: round(v, 4) for k, v in metrics.items()
-           if "accuracy" in k or "recall" in k or k == "compaction_max_logit_diff"})
-    if recipe.onnx_dir:
-        export_int8(model, tokenizer, Path(recipe.onnx_dir), output_dir)
+    log = {"total_steps": total_steps, "history": trainer.state.log_history}
+    return model, tokenizer, metrics, report, log
 
 
-def export_int8(model: torch.nn.Module, tokenizer, onnx_dir: Path, source: Path) -> None:
-    """Export, O2-optimize and int8-quantize the compacted model (slimformer.onnx)."""
+def export_int8(model: torch.nn.Module, tokenizer, onnx_dir: Path, source: Path,
+                overwrite: bool) -> None:
+    """Export, O2-optimize and int8-quantize the compacted model (slimformer.onnx); the
+    optimized FP32 graph is a step in this run's own scratch folder."""
+    import tempfile
+
     from slimformer.onnx import optimize_onnx, quantize_dynamic
 
-    export_pruned_onnx(model, tokenizer, onnx_dir, source=source)
-    optimized = onnx_dir.with_name(onnx_dir.name + "-opt")
-    optimize_onnx(onnx_dir, optimized, level="O2")
-    int8 = onnx_dir.with_name(onnx_dir.name + "-int8")
-    quantize_dynamic(optimized, int8)
-    shutil.rmtree(optimized, ignore_errors=True)
+    export_pruned_onnx(model, tokenizer, onnx_dir, source=source, overwrite=overwrite)
+    int8 = int8_folder(onnx_dir)
+    with tempfile.TemporaryDirectory(prefix=".slimformer-steps-", dir=onnx_dir.parent) as tmp:
+        optimized = Path(tmp) / "opt"
+        optimize_onnx(onnx_dir, optimized, level="O2")
+        quantize_dynamic(optimized, int8, overwrite=overwrite)
     print(f"wrote {onnx_dir} and {int8}")
 
 

@@ -416,11 +416,13 @@ def test_prune_recipe_end_to_end(tmp_path, clinc_dir, tiny_bert_folder):
         "--pruning_method", "topk", "--attention_block", "head", "--final_sparsity", "0.5",
         "--max_steps", "6", "--per_device_train_batch_size", "8",
         "--output_dir", str(out), "--onnx_dir", str(tmp_path / "onnx"),
+        "--cache_dir", str(tmp_path / "cache"),
     ])
     for name in ("model.safetensors", "config.json", "tokenizer.json", "sparsity.json",
                  "sparsity.md", "schedule.png", "metrics.json", "slimformer.json"):
         assert (out / name).is_file(), name
-    assert not (tmp_path / "pruned.work").exists() and not (tmp_path / "pruned.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cache", "onnx", "onnx-int8", "pruned", "tiny-bert"]  # no scratch folder left
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["compaction_max_logit_diff"] < 1e-4 and "test_accuracy" in metrics
     assert json.loads((out / "slimformer.json").read_text())["steps"][-1]["step"] == "prune"

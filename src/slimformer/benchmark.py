@@ -94,6 +94,15 @@ def pick_queries(test: Dataset, count: int, seed: int) -> list[str]:
     return [unique[i] for i in order[:count]]
 
 
+def check_query_counts(test: Dataset, settings: BenchmarkSettings) -> None:
+    """The split holds enough distinct queries for the warm-up and timed queries."""
+    distinct = len(set(test[TEXT_COLUMN]))
+    wanted = settings.warmup_queries + settings.latency_queries
+    if wanted > distinct:
+        fail(f"asked for {wanted} distinct queries (--warmup_queries + --latency_queries); "
+             f"the test split has {distinct}")
+
+
 def speed_batches(test: Dataset, settings: BenchmarkSettings
                   ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Warm-up and latency queries (batch 1, distinct) and the throughput batches."""
@@ -192,6 +201,7 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
     """
     settings = settings or BenchmarkSettings()
     check_ranges(settings)
+    check_query_counts(test, settings)
     load_before = load_average()
     check_variants(variants)
     set_threads(settings.threads)

@@ -103,6 +103,18 @@ def plan_folders(args: CompressArguments, source: Path, wanted: set[str],
     return folders
 
 
+def check_settings(args: CompressArguments, wanted: set[str]) -> None:
+    """Preset, level and calibration method, checked before anything is exported."""
+    if wanted - {"torch-int8", "onnx", "onnx-opt"}:
+        ort.choose_preset(args.preset)
+    if wanted & {"onnx-opt", "onnx-opt-int8"} and args.optimization_level not in ort.LEVELS:
+        fail(f"unknown optimization level {args.optimization_level!r}; choose one of "
+             f"{', '.join(ort.LEVELS)}")
+    if "onnx-int8-static" in wanted and args.calibration_method not in ort.CALIBRATION_METHODS:
+        fail(f"unknown calibration method {args.calibration_method!r}; choose one of "
+             f"{', '.join(ort.CALIBRATION_METHODS)}")
+
+
 def make_variants(args: CompressArguments, data_args: DataArguments,
                   threads: int) -> dict[str, Path]:
     source = resolve_path(args.model)
@@ -114,6 +126,7 @@ def make_variants(args: CompressArguments, data_args: DataArguments,
     if not (source / "config.json").is_file():
         fail(f"no model in {source}: config.json is missing")
     wanted = set(args.variants)
+    check_settings(args, wanted)
     root = variant_folder(args, source, "onnx").parent
     root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".slimformer-steps-", dir=root))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from transformers import HfArgumentParser
@@ -40,6 +40,13 @@ def check_keys(config: dict[str, Any], dataclass_types: tuple[type, ...], source
     unknown = sorted(set(config) - known)
     if unknown:
         fail(f"unknown key(s) in {source}: {', '.join(unknown)}")
+
+
+class ArgumentParser(HfArgumentParser):
+    """HfArgumentParser whose errors are one line (`error: ...`), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see --help)")
 
 
 def yaml_to_flags(config: dict[str, Any], parser: argparse.ArgumentParser) -> list[str]:
@@ -80,7 +87,7 @@ def parse_args(
     known, rest = pre.parse_known_args(argv)
 
     epilog = "--config FILE.yaml reads arguments from YAML; flags given as well override it."
-    parser = HfArgumentParser(dataclass_types, description=description, epilog=epilog)
+    parser = ArgumentParser(dataclass_types, description=description, epilog=epilog)
     flags: list[str] = []
     if known.config:
         config = read_yaml(known.config)

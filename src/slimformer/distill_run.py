@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedModel
@@ -23,12 +24,13 @@ from slimformer.errors import fail
 from slimformer.provenance import write_provenance
 from slimformer.train import (
     base_model_id,
+    data_identity,
     evaluate_splits,
-    last_checkpoint,
     load_classifier,
     load_tokenizer,
     resolve_model,
     save_outputs,
+    start_run,
     trainer_data,
 )
 
@@ -39,6 +41,7 @@ class DistillationRun:
     encoded: Any
     tokenizer: Any
     teacher: PreTrainedModel | None
+    checkpoint: str | None = None  # to resume from
 
 
 def student_factory(args: DistillArguments,
@@ -87,6 +90,10 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
     tokenizer = student_tokenizer(args)
     dataset = load_clinc(data_args.data_file, data_args.dataset_config,
                          max_samples=data_args.max_samples)
+    # Everything is loaded and checked: the output folder is claimed before anything is written
+    # (the teacher-logit cache may live inside it). A search's trials own no folder of theirs.
+    checkpoint = None if for_search else start_run(
+        training_args, "distill", run_identity(args, data_args, training_args))
     # alpha = 1 learns from labels alone: no teacher logits to compute (the search varies alpha)
     needs_teacher = teacher is not None and (for_search or training_args.alpha < 1.0)
     use_cache = needs_teacher and args.cache_teacher_logits
@@ -110,7 +117,14 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
         **trainer_data(encoded, tokenizer),
         teacher_model=teacher if needs_teacher and not use_cache else None,
     )
-    return DistillationRun(trainer, encoded, tokenizer, teacher)
+    return DistillationRun(trainer, encoded, tokenizer, teacher, checkpoint)
+
+
+def run_identity(args: DistillArguments, data_args: DataArguments,
+                 training_args: DistillationTrainingArguments) -> dict[str, Any]:
+    """What a checkpoint must have been made from to be resumed: student, teacher, data."""
+    return {"step": "distill", "student": args.student_model, "layers": args.student_layers,
+            "teacher": args.teacher_model, **data_identity(data_args)}
 
 
 def provenance_settings(args: DistillArguments, training_args: DistillationTrainingArguments,
@@ -129,14 +143,15 @@ def distill(args: DistillArguments, data_args: DataArguments,
             training_args: DistillationTrainingArguments) -> dict[str, float]:
     """Train the student; writes model folder, tokenizer, metrics.json and slimformer.json."""
     run = build_distillation(args, data_args, training_args)
-    result = run.trainer.train(resume_from_checkpoint=last_checkpoint(training_args))
+    result = run.trainer.train(resume_from_checkpoint=run.checkpoint)
     metrics = {**result.metrics, "global_step": result.global_step,
                **evaluate_splits(run.trainer, run.encoded)}
     save_outputs(run.trainer, metrics, run.tokenizer)
     if run.trainer.is_world_process_zero():
         step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"
         write_provenance(training_args.output_dir, step,
-                         provenance_settings(args, training_args),
+                         {**provenance_settings(args, training_args),
+                          "resumed_from": run.checkpoint and Path(run.checkpoint).name},
                          base_model=base_model_id(args.student_model or args.teacher_model),
                          test_accuracy=metrics.get("test_accuracy"))
     return metrics

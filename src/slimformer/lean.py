@@ -8,6 +8,7 @@ variant folder that slimformer wrote (model.onnx + tokenizer.json + config.json)
     from slimformer.lean import LeanOnnxVariant
     predictor = LeanOnnxVariant.load(Path("outputs/minilm-clinc-onnx-int8"), "int8", threads=2)
     predictor.predict(["what's my balance"])  # -> ["balance"]
+    predictor.predict("  ")                   # -> ["oos"]: no words, no intent
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from slimformer.errors import fail
-from slimformer.variants import Variant
+from slimformer.variants import Variant, check_texts
 
 DEFAULT_MAX_LENGTH = 128  # as the transformers-based variants truncate
 
@@ -124,9 +125,5 @@ class LeanOnnxVariant(Variant):
         return {name: np.asarray(arrays[name], dtype=np.int64) for name in self.input_names}
 
     def predict_logits(self, texts: list[str]) -> np.ndarray:
+        texts = check_texts(texts)
         return self.session.run(None, self.encode(texts))[0].astype(np.float32, copy=False)
-
-    def predict(self, texts: list[str]) -> list[str | int]:
-        """Label names (ids where the config has none) for a batch of texts."""
-        ids = self.predict_logits(texts).argmax(axis=-1)
-        return [self._labels[i] if self._labels else int(i) for i in ids]

@@ -26,7 +26,7 @@ import numpy as np
 from slimformer.errors import fail
 from slimformer.files import staged_folder
 from slimformer.provenance import write_provenance
-from slimformer.variants import Variant, resolve_path
+from slimformer.variants import Variant, check_texts, resolve_path
 
 ONNX_NAME = "model.onnx"
 # Operators that ORTOptimizer's fusions produce (what "the graph got fused" means).
@@ -102,9 +102,7 @@ def integer_op_counts(counts: dict[str, int]) -> dict[str, int]:
 
 def load_source_model(source: Path) -> tuple[Any, Any]:
     """A PyTorch classifier and its tokenizer from a folder (or the `minilm` alias)."""
-    from transformers import AutoTokenizer
-
-    from slimformer.torch_variant import load_classifier_folder
+    from slimformer.torch_variant import load_classifier_folder, load_folder_tokenizer
 
     if not source.is_dir():
         fail(f"model folder not found: {source}")
@@ -114,7 +112,7 @@ def load_source_model(source: Path) -> tuple[Any, Any]:
         fail(f"{source} is a PyTorch int8 variant; export the float model it came from")
     model = load_classifier_folder(source)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = load_folder_tokenizer(source)
     except (OSError, ValueError) as err:
         fail(f"no tokenizer in {source}: {str(err).splitlines()[0]}")
     return model, tokenizer
@@ -313,9 +311,10 @@ def quantization_settings(preset: str, config: Any, stage: Path) -> dict[str, An
 def calibration_dataset(folder: Path, texts: list[str], max_length: int, input_names: list[str]):
     """Tokenized calibration rows, padded to one fixed length, holding only the graph's inputs."""
     from datasets import Dataset
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    from slimformer.torch_variant import load_folder_tokenizer
+
+    tokenizer = load_folder_tokenizer(folder)
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length,
                         return_tensors="np")
     return Dataset.from_dict({name: encoded[name].astype(np.int64) for name in input_names})
@@ -405,6 +404,7 @@ class OrtVariant(Variant):
         return config_labels(self.model.config)
 
     def predict_logits(self, texts: list[str]) -> np.ndarray:
+        texts = check_texts(texts)
         inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                 return_tensors="np")
         return np.asarray(self.model(**inputs).logits, dtype=np.float32)
@@ -421,7 +421,8 @@ def config_labels(config: Any) -> list[str]:
 def load_ort_model(folder: Path, threads: int = 1) -> tuple[Any, Any]:
     """ORTModelForSequenceClassification and tokenizer of an ONNX folder, checked first."""
     from optimum.onnxruntime import ORTModelForSequenceClassification
-    from transformers import AutoTokenizer
+
+    from slimformer.torch_variant import load_folder_tokenizer
 
     path = onnx_file(folder)
     load_onnx_model(path)
@@ -430,7 +431,7 @@ def load_ort_model(folder: Path, threads: int = 1) -> tuple[Any, Any]:
         model = ORTModelForSequenceClassification.from_pretrained(
             folder, file_name=path.name, session_options=session_options(threads),
             provider="CPUExecutionProvider")
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = load_folder_tokenizer(folder)
     except (OSError, ValueError) as err:
         fail(f"cannot load the ONNX model in {folder}: {str(err).splitlines()[0][:200]}")
     return model, tokenizer
@@ -459,6 +460,7 @@ class PipelineVariant(OrtVariant):
         return cls(onnx_pipeline(folder, threads), name, folder)
 
     def predict_logits(self, texts: list[str]) -> np.ndarray:
+        texts = check_texts(texts)
         outputs = self.pipe(texts, top_k=None, function_to_apply="none", truncation=True,
                             max_length=self.max_length, batch_size=len(texts))
         logits = np.zeros((len(texts), len(self.label_ids)), dtype=np.float32)

@@ -17,20 +17,19 @@ same width, the config's own FFN width is set instead and `from_pretrained` work
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.activations import get_activation
 from transformers.pytorch_utils import prune_linear_layer
 
 from slimformer.errors import fail
 from slimformer.prune import encoder_layers, get_module, head_size, layout_of, set_module
-from slimformer.torch_variant import TransformersVariant
+from slimformer.torch_variant import TransformersVariant, load_folder_tokenizer
 
 WIDTHS_KEY = "slimformer_intermediate_sizes"
 
@@ -134,21 +133,26 @@ def record_widths(model: nn.Module) -> None:
 
 
 def save_pruned(model: nn.Module, tokenizer: Any, folder: str | Path,
-                write_extras: Callable[[Path], None] | None = None) -> Path:
+                write_extras: Callable[[Path], None] | None = None,
+                overwrite: bool = False) -> Path:
     """Config, safetensors weights, tokenizer (and `write_extras(folder)`'s files), written to
-    a temporary folder that is renamed to `folder` at the end."""
+    a staging folder that is renamed to `folder` at the end (an earlier pruning output there is
+    replaced; anything else only with `overwrite`)."""
+    from slimformer.files import staged_folder
+
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     record_widths(model)
-    model.save_pretrained(tmp, safe_serialization=True)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    if write_extras is not None:
-        write_extras(tmp)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    with staged_folder(folder, overwrite, step="prune",
+                       flag="--overwrite_output_dir true") as stage:
+        model.save_pretrained(stage, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(stage)
+        if write_extras is not None:
+            write_extras(stage)
+        if not (stage / "slimformer.json").is_file():  # marks it as a pruning output
+            from slimformer.files import write_marker
+
+            write_marker(stage, "prune")
     return folder
 
 
@@ -207,7 +211,7 @@ class PrunedVariant(TransformersVariant):
     @classmethod
     def load(cls, folder: Path, name: str, threads: int) -> PrunedVariant:
         torch.set_num_threads(threads)
-        return cls(load_pruned(folder), AutoTokenizer.from_pretrained(folder), name, folder)
+        return cls(load_pruned(folder), load_folder_tokenizer(folder), name, folder)
 
 
 # --------------------------------------------------------------------------- report
@@ -288,7 +292,8 @@ def write_sparsity_report(report: dict[str, Any], folder: str | Path) -> None:
 
 
 def export_pruned_onnx(model: nn.Module, tokenizer: Any, output: str | Path,
-                       source: str | Path | None = None, opset: int | None = None) -> Path:
+                       source: str | Path | None = None, opset: int | None = None,
+                       overwrite: bool = False) -> Path:
     """Export an in-memory (compacted) classifier to an ONNX folder.
 
     `slimformer.onnx.export_onnx` reloads its source with `from_pretrained`, which cannot
@@ -297,4 +302,4 @@ def export_pruned_onnx(model: nn.Module, tokenizer: Any, output: str | Path,
     """
     from slimformer.onnx import export_model_onnx
 
-    return export_model_onnx(model, tokenizer, output, source, opset)
+    return export_model_onnx(model, tokenizer, output, source, opset, overwrite)

@@ -22,12 +22,16 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from slimformer.errors import fail
 from slimformer.files import read_json, staged_folder
 from slimformer.provenance import write_provenance
-from slimformer.torch_variant import TransformersVariant, load_classifier_folder
+from slimformer.torch_variant import (
+    TransformersVariant,
+    load_classifier_folder,
+    load_folder_tokenizer,
+)
 from slimformer.variants import resolve_path
 
 WEIGHTS_NAME = "model-int8.safetensors"
@@ -163,7 +167,7 @@ def quantize_torch_folder(source: str | Path, output: str | Path, per_channel: b
     if (source / MARKER_NAME).is_file():
         fail(f"{source} is already a PyTorch int8 variant")
     model = quantize_model(load_classifier_folder(source), per_channel)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer = load_folder_tokenizer(source)
     with staged_folder(output, overwrite, step="quantize-dynamic-torch") as stage:
         save_torch_int8(model, tokenizer, stage, per_channel)
         write_provenance(stage, "quantize-dynamic-torch",
@@ -177,7 +181,7 @@ def torch_int8_pipeline(folder: str | Path) -> Any:
     from transformers import pipeline
 
     return pipeline("text-classification", model=load_torch_int8(folder),
-                    tokenizer=AutoTokenizer.from_pretrained(folder))
+                    tokenizer=load_folder_tokenizer(folder))
 
 
 class TorchInt8Variant(TransformersVariant):
@@ -203,7 +207,7 @@ class TorchInt8Variant(TransformersVariant):
     def load(cls, folder: Path, name: str, threads: int) -> TorchInt8Variant:
         torch.set_num_threads(threads)
         model = load_torch_int8(folder)
-        return cls(model, AutoTokenizer.from_pretrained(folder), name, folder,
+        return cls(model, load_folder_tokenizer(folder), name, folder,
                    per_channel=read_marker(folder).get("per_channel", True))
 
     def save(self, folder: Path) -> None:

@@ -35,6 +35,24 @@ KINDS: dict[str, str] = {
 }
 UNDETECTED_KINDS = {"onnx-lean", "onnx-pipeline"}
 MODEL_ALIASES = {"minilm"}
+OOS_LABEL = "oos"  # CLINC150's out-of-scope intent: the answer to a query with no words
+
+
+def check_texts(texts: Any) -> list[str]:
+    """The texts of a predict call as a list: one string is one text; anything else that is
+    not a non-empty list of strings is refused in one line."""
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None:
+        fail("predict() needs a list of texts, got None")
+    if not isinstance(texts, list | tuple):
+        fail(f"predict() needs a list of texts, got {type(texts).__name__}")
+    if not texts:
+        fail("predict() needs at least one text, got an empty list")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            fail(f"predict(): text {i} is {type(text).__name__}, not a string")
+    return list(texts)
 
 
 class Variant(ABC):
@@ -54,6 +72,26 @@ class Variant(ABC):
     @abstractmethod
     def labels(self) -> list[str] | None:
         """Label names by id, as the model's config has them (None when unknown)."""
+
+    def predict(self, texts: list[str] | str) -> list[str | int]:
+        """Label names (ids where the config has none) for a batch of texts.
+
+        A text with no visible characters has no intent: it gets `oos` without running the
+        model (an error for a model without an `oos` label).
+        """
+        texts = check_texts(texts)
+        blank = [not text.strip() for text in texts]
+        labels = self.labels
+        if any(blank) and (labels is None or OOS_LABEL not in labels):
+            fail(f"predict(): text {blank.index(True)} is empty; this model has no "
+                 f"{OOS_LABEL!r} label to answer it with")
+        answers: list[str | int] = [OOS_LABEL] * len(texts)
+        asked = [i for i, empty in enumerate(blank) if not empty]
+        if asked:
+            ids = self.predict_logits([texts[i] for i in asked]).argmax(axis=-1)
+            for i, label_id in zip(asked, ids):
+                answers[i] = labels[label_id] if labels else int(label_id)
+        return answers
 
     def size_mb(self) -> float:
         """Size of what a user downloads to run it: the weight / ONNX files."""

@@ -1,0 +1,181 @@
+"""Bad input, the way a careless user gives it: every recipe answers with one `error:` line
+(exit code 2, no traceback) before doing any work, and no existing folder changes."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from slimformer.errors import run_recipe
+
+from .conftest import REPO, tiny_bert
+
+RECIPES = REPO / "recipes"
+
+
+def recipe(name: str):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tree_hash(root: Path) -> dict[str, str]:
+    """Every file under root (hidden ones too) with its content hash."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tokenizer, clinc_dir):
+    """Folders a user has: a good model, broken ones, a file where a folder should be."""
+    root = tmp_path_factory.mktemp("careless")
+    good = root / "good-model"
+    tiny_bert().save_pretrained(good)
+    tokenizer.save_pretrained(good)
+    truncated = root / "truncated"
+    tiny_bert().save_pretrained(truncated)
+    tokenizer.save_pretrained(truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    no_tokenizer = root / "no-tokenizer"
+    tiny_bert().save_pretrained(no_tokenizer)
+    no_labels = root / "no-id2label"  # a 151-way head whose config lost its labels
+    tiny_bert().save_pretrained(no_labels)
+    tokenizer.save_pretrained(no_labels)
+    config = json.loads((no_labels / "config.json").read_text())
+    for key in ("id2label", "label2id"):
+        config.pop(key)
+    (no_labels / "config.json").write_text(json.dumps(config))
+    (root / "a-file").write_text("not a folder")
+    (root / "bad.yaml").write_text("threads: [unclosed\n")
+    (root / "typo.yaml").write_text("thraeds: 2\n")
+    (root / "words.yaml").write_text("threads: two\n")
+    compressed = root / "compressed" / "good-model-onnx-int8"  # someone else's folder
+    compressed.mkdir(parents=True)
+    (compressed / "notes.txt").write_text("mine")
+    report = root / "report.json"
+    report.write_text(json.dumps({"variants": [{"name": "good", "path": str(good),
+                                                "kind": "pytorch"}], "environment": {}}))
+    return {"root": root, "good": good, "truncated": truncated, "no_tokenizer": no_tokenizer,
+            "no_labels": no_labels, "file": root / "a-file", "data": str(clinc_dir),
+            "report": report}
+
+
+DATA = ["--data_file", "{data}", "--max_samples", "400"]  # enough distinct timing queries
+BENCH = ["--variants", "x={good}", "--output_dir", "{root}/bench", *DATA]
+TRAIN = ["--data_file", "{data}", "--max_samples", "8", "--report_to", "none",
+         "--use_cpu", "true"]
+DISTILL = ["--teacher_model", "{good}", "--student_layers", "0", "--output_dir",
+           "{root}/student", "--cache_dir", "{root}/cache", *TRAIN]
+PRUNE = ["--model_name_or_path", "{good}", "--output_dir", "{root}/pruned",
+         "--save_strategy", "no", *TRAIN]
+COMPRESS = ["--model", "{good}", "--output_dir", "{root}/compressed", "--data_file", "{data}"]
+PUSH = ["--report", "{report}", "--namespace", "alice", "--name", "m", "--dry_run", "true"]
+FINETUNE = ["--model_name_or_path", "{good}", "--output_dir", "{root}/ft", *TRAIN]
+
+# (recipe, arguments, a regular expression the error line must match)
+CASES = [
+    # numbers out of range or of the wrong type
+    ("benchmark", [*BENCH, "--threads", "0"], "--threads must be at least 1"),
+    ("benchmark", [*BENCH, "--latency_queries", "0"], "--latency_queries"),
+    ("benchmark", [*BENCH, "--batch_size", "0"], "--batch_size"),
+    ("benchmark", [*BENCH, "--throughput_batches", "0"], "--throughput_batches"),
+    ("benchmark", [*BENCH, "--warmup_queries", "-1"], "--warmup_queries"),
+    ("benchmark", [*BENCH, "--rounds", "1"], "--rounds must be at least 3"),
+    ("benchmark", [*BENCH, "--max_samples", "-1"], "--max_samples"),
+    ("benchmark", [*BENCH, "--max_samples", "0"], "--max_samples"),
+    ("benchmark", [*BENCH, "--max_length", "0"], "--max_length"),
+    ("benchmark", [*BENCH, "--threads", "two"], "invalid int value"),
+    ("benchmark", [*BENCH, "--latency_queries", "100000"], "distinct queries"),
+    ("compress", [*COMPRESS, "--calibration_rows", "0"], "--calibration_rows"),
+    ("compress", [*COMPRESS, "--speedup_queries", "0"], "--speedup_queries"),
+    ("compress", [*COMPRESS, "--min_speedup", "0"], "--min_speedup"),
+    ("finetune", [*FINETUNE, "--per_device_eval_batch_size", "0"],
+     "--per_device_eval_batch_size"),
+    ("finetune", [*FINETUNE, "--num_train_epochs", "0"], "--num_train_epochs"),
+    ("finetune", [*FINETUNE, "--learning_rate", "-1"], "--learning_rate"),
+    ("distill", [*DISTILL, "--alpha", "2"], "alpha"),
+    ("distill", [*DISTILL, "--temperature", "0"], "temperature"),
+    ("search", [*DISTILL, "--n_trials", "0", "--search_dir", "{root}/s"], "--n_trials"),
+    ("prune", [*PRUNE, "--final_sparsity", "1.5"], "final_sparsity"),
+    ("prune", [*PRUNE, "--attention_block", "3y3"], "attention_block"),
+    ("prune", [*PRUNE[:4], "--save_strategy", "steps", *TRAIN], "save_strategy"),
+    ("distill_speed", [*DISTILL, "--steps", "0"], "--steps"),
+    # paths: missing, a file where a folder goes, someone else's folder
+    ("benchmark", ["--variants", "x={good}", "--output_dir", "{file}", *DATA], "is a file"),
+    ("benchmark", ["--variants", "x={root}/absent", *DATA], "not found"),
+    ("benchmark", ["--variants", "x={good}", "--data_file", "{root}/absent.json"],
+     "no such file"),
+    ("benchmark", [*DATA], "no variants"),
+    ("benchmark", [*BENCH, "--baseline", "nope"], "baseline 'nope'"),
+    ("benchmark", ["--variants", "x={good}", "x={good}", *DATA], "unique"),
+    ("benchmark", ["--variants", "x={good}@tflite", *DATA], "unknown variant kind"),
+    ("compress", ["--output_dir", "{root}/c2", "--data_file", "{data}"], "no model given"),
+    ("compress", [*COMPRESS[2:], "--model", "{root}/absent"], "absent"),
+    ("compress", [*COMPRESS, "--variants", "bogus"], "unknown variant"),
+    ("compress", [*COMPRESS, "--variants", "onnx-int8"], "already holds files"),
+    ("compress", [*COMPRESS[:2], "--output_dir", "{file}", *COMPRESS[4:]], "is a file"),
+    ("compress", [*COMPRESS[:2], "--output_dir", "{root}/c3", *COMPRESS[4:], "--preset",
+                  "avx9000"], "preset"),
+    ("compress", [*COMPRESS[:2], "--output_dir", "{root}/c3", *COMPRESS[4:],
+                  "--optimization_level", "O7"], "optimization level"),
+    ("finetune", [*FINETUNE[:2], "--output_dir", "{file}", *TRAIN], "is a file"),
+    ("finetune", [*FINETUNE[:2], "--output_dir", "{good}", *TRAIN], "already holds"),
+    ("finetune", ["--model_name_or_path", "{root}/absent", "--output_dir", "{root}/ft2",
+                  *TRAIN], "absent"),
+    ("prune", [*PRUNE[:2], "--output_dir", "{good}", *PRUNE[4:]], "already holds"),
+    ("distill", [*DISTILL[:4], "--output_dir", "{good}", *DISTILL[6:]], "already holds"),
+    ("push", [*PUSH, "--dry_run_dir", "{good}"], "already holds"),
+    ("push", ["--report", "{root}/absent.json", *PUSH[2:]], "no such file"),
+    ("push", [*PUSH[:2], *PUSH[4:]], "no namespace"),
+    ("push", [*PUSH[:2], "--namespace", "bad name!", *PUSH[4:]], "namespace"),
+    # unreadable model files
+    ("benchmark", ["--variants", "x={truncated}", *DATA], "model.safetensors"),
+    ("benchmark", ["--variants", "x={no_tokenizer}", *DATA], "tokenizer"),
+    ("benchmark", ["--variants", "x={no_labels}", *DATA], "id2label"),
+    ("compress", [*COMPRESS[2:], "--model", "{truncated}"], "model.safetensors"),
+    ("distill", ["--teacher_model", "{no_tokenizer}", *DISTILL[2:]], "tokenizer"),
+    # configs
+    ("benchmark", ["--config", "{root}/bad.yaml"], "not valid YAML"),
+    ("benchmark", ["--config", "{root}/typo.yaml"], "thraeds"),
+    ("benchmark", ["--config", "{root}/words.yaml"], "invalid int value"),
+    ("benchmark", ["--config", "{root}/absent.yaml"], "not found"),
+    ("benchmark", [*BENCH, "--bogus", "1"], "--bogus"),
+]
+
+
+def case_id(index: int, case) -> str:
+    name, argv, _ = case
+    return f"{index}-{name}-{'-'.join(a.strip('-') for a in argv if a.startswith('--'))[-50:]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(i, c) for i, c in enumerate(CASES)])
+def test_bad_input_gives_one_error_line_and_changes_nothing(case, workspace, capsys,
+                                                            monkeypatch):
+    name, argv, expected = case
+    monkeypatch.chdir(workspace["root"])
+    argv = [a.format(**workspace) for a in argv]
+    before = tree_hash(workspace["root"])
+    with pytest.raises(SystemExit) as exit_info:
+        run_recipe(recipe(name).main, argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert exit_info.value.code == 2, err
+    assert len(errors) == 1, err
+    assert "Traceback" not in err
+    assert re.search(expected, errors[0]), errors[0]
+    assert tree_hash(workspace["root"]) == before, "an existing file changed"
+    left = [p.name for p in workspace["root"].iterdir()
+            if p.name.startswith(".") or p.name.endswith((".tmp", ".work"))]
+    assert not left, f"left behind: {left}"
+
+
+def test_the_table_is_large_and_covers_every_recipe():
+    assert len(CASES) >= 40
+    assert {name for name, _, _ in CASES} == {p.stem for p in RECIPES.glob("*.py")}

@@ -8,8 +8,8 @@ Makes the model's ONNX int8 variant (`recipes/compress.py --variants onnx-int8`)
 --int8 names one, runs `recipes/benchmark.py` on the PyTorch model and the int8 (run by the
 lean predictor), then `benchmarks/standalone_latency.py` on each folder, one process at a time.
 Writes check.json and check.md: each variant's p50 from both, and whether they agree within
---tolerance (10%). Run it on an idle machine: it refuses to start when the load average is
-above half the cores, since nothing measured then means anything.
+--tolerance (10%). Run it on an idle machine: it refuses to start when other processes use
+more than a quarter of the cores, since nothing measured then means anything.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_oos_plus.json"
@@ -28,7 +30,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_oos_plus.jso
 
 def run(command: list[str]) -> str:
     print("$", " ".join(command), flush=True)
-    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(command[:3])} ... failed with exit code {result.returncode}")
     return result.stdout
@@ -42,6 +45,16 @@ def model_folder(model: str) -> Path:
     return Path(model)
 
 
+def benchmark_queries(data_file: str, settings: dict) -> list[str]:
+    """The benchmark's warm-up and timed queries: same split, seed and selection."""
+    from slimformer.benchmark import pick_queries
+    from slimformer.data import load_clinc
+
+    test = load_clinc(data_file)["test"]
+    return pick_queries(test, settings["warmup_queries"] + settings["latency_queries"],
+                        settings["seed"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="minilm", help="PyTorch classifier folder")
@@ -50,13 +63,14 @@ def main() -> None:
     parser.add_argument("--output_dir", default="outputs/benchmark-check")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=0.10)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds on both sides")
     parser.add_argument("--force", action="store_true", help="run even on a busy machine")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    load = os.getloadavg()[0]
-    if load > cores / 2 and not args.force:
-        sys.exit(f"error: load average {load:.2f} is above half of {cores} cores: timings "
-                 "would be wrong; wait for the machine to be idle (or pass --force)")
+    busy = psutil.cpu_percent(interval=3) / 100 * cores  # cores in use now (this one sleeps)
+    if busy > cores / 4 and not args.force:
+        sys.exit(f"error: other processes use {busy:.2f} of {cores} cores: timings would be "
+                 "wrong; wait for the machine to be idle (or pass --force)")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     source = model_folder(args.model)
@@ -68,15 +82,20 @@ def main() -> None:
     variants = {"pytorch": (source, "pytorch", "pytorch"), "int8": (int8, "onnx-lean", "onnx")}
     run([sys.executable, str(REPO / "recipes/benchmark.py"), "--data_file", args.data_file,
          "--variants", *(f"{n}={f}@{k}" for n, (f, k, _) in variants.items()),
-         "--threads", str(args.threads), "--output_dir", str(out / "benchmark"),
+         "--threads", str(args.threads), "--rounds", str(args.rounds),
+         "--output_dir", str(out / "benchmark"),
          "--measure_memory", "false"])
     report = json.loads((out / "benchmark" / "report.json").read_text())
+    queries = out / "queries.json"
+    queries.write_text(json.dumps(benchmark_queries(args.data_file, report["settings"])))
     rows = {row["name"]: row for row in report["variants"]}
     results = []
     for name, (folder, _, standalone_kind) in variants.items():
         line = run([sys.executable, str(HERE / "standalone_latency.py"), str(folder),
-                    "--kind", standalone_kind, "--data_file", args.data_file,
-                    "--threads", str(args.threads)]).strip().splitlines()[-1]
+                    "--kind", standalone_kind, "--queries", str(queries),
+                    "--threads", str(args.threads),
+                    "--warmup_queries", str(report["settings"]["warmup_queries"]),
+                    "--rounds", str(report["settings"]["rounds"])]).strip().splitlines()[-1]
         alone = json.loads(line)
         bench = rows[name]["latency_ms"]
         difference = bench["p50"] / alone["p50_ms"] - 1

@@ -1,13 +1,13 @@
 """Time one model folder alone, with the plain libraries, on the benchmark's own queries.
 
-    python benchmarks/standalone_latency.py FOLDER --kind pytorch \
-        --data_file ../shared/data/clinc150
+    python benchmarks/standalone_latency.py FOLDER --kind pytorch --queries queries.json
 
 The reference that `recipes/benchmark.py` is checked against (benchmarks/check_benchmark.py):
 nothing of slimformer's timing code runs here, only transformers + torch for a PyTorch folder
 or onnxruntime + tokenizers for an ONNX one, in a process that holds this model alone. The
-queries are the benchmark's (same split, same seed, same selection); each round runs the
-warm-up, then every query at batch 1, tokenization included. Prints one JSON line.
+queries are the benchmark's (benchmarks/check_benchmark.py writes them to a JSON file: the
+warm-up queries, then the timed ones); each round runs the warm-up, then every query at
+batch 1, tokenization included. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def onnx_predictor(folder: Path, threads: int, max_length: int):
     names = [i.name for i in session.get_inputs()]
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()  # tokenizer.json may pad to a fixed 128; one text needs none
 
     def predict(text: str) -> np.ndarray:
         encoding = tokenizer.encode(text)
@@ -61,27 +62,18 @@ def onnx_predictor(folder: Path, threads: int, max_length: int):
     return predict
 
 
-def benchmark_queries(data_file: str, count: int, seed: int) -> list[str]:
-    from slimformer.benchmark import pick_queries
-    from slimformer.data import load_clinc
-
-    return pick_queries(load_clinc(data_file)["test"], count, seed)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--kind", choices=("pytorch", "onnx"), required=True)
-    parser.add_argument("--data_file", required=True)
+    parser.add_argument("--queries", type=Path, required=True,
+                        help="JSON list of the warm-up queries, then the timed ones")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--latency_queries", type=int, default=300)
     parser.add_argument("--warmup_queries", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max_length", type=int, default=128)
     args = parser.parse_args()
-    queries = benchmark_queries(args.data_file, args.warmup_queries + args.latency_queries,
-                                args.seed)
+    queries = json.loads(args.queries.read_text())
     warmup, timed = queries[:args.warmup_queries], queries[args.warmup_queries:]
     make = pytorch_predictor if args.kind == "pytorch" else onnx_predictor
     predict = make(args.folder, args.threads, args.max_length)

@@ -215,6 +215,13 @@ def test_card_body_compares_with_baseline_and_siblings(hub_run):
     assert "(https://huggingface.co/someone/tiny-clinc-teacher)" in teacher_line
     assert f"{100 * row['accuracy']:.2f}" in text
     assert f"{row['ratios']['p50 ms']:.2f}×" in text
+    # A speed-up is claimed only when the round ranges are apart, as the report decided.
+    from slimformer.report import speed_phrase
+
+    onnx_line = next(line for line in table if "**onnx** (this model)" in line)
+    assert f"| {speed_phrase(row)} |" in onnx_line
+    assert row["speed_vs_baseline"] in ("faster", "slower", "no measurable difference")
+    assert f"Latency p50, batch 1 | **{row['latency_ms']['p50']:.2f} ms**" in text
     assert hub_run.report["environment"]["cpu"]["model"] in text  # the machine
     assert "](benchmark.png)" in text
     assert "Export to ONNX" in text and "Fine-tuning on CLINC150" in text

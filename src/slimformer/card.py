@@ -24,6 +24,7 @@ from slimformer import __version__
 from slimformer.data import HUB_DATASET, oos_id
 from slimformer.errors import fail
 from slimformer.provenance import read_provenance
+from slimformer.report import p50_cell, speed_phrase
 
 TEMPLATE = "variant.md"
 PLOT_FILE = "benchmark.png"
@@ -272,6 +273,12 @@ def ratio(row: dict[str, Any], title: str) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
+def p50_text(row: dict[str, Any]) -> str:
+    """p50 with its round range, and ⚠ when the report found the timing unreliable."""
+    text = p50_cell(row)
+    return text if row.get("timing_reliable", True) else f"⚠ {text}"
+
+
 def table_rows(report: dict[str, Any], this: str, repo_ids: dict[str, str]) -> list[dict]:
     """One row per benchmarked variant: this one in bold, published siblings linked."""
     rows = []
@@ -291,7 +298,8 @@ def table_rows(report: dict[str, Any], this: str, repo_ids: dict[str, str]) -> l
             "accuracy": fmt(100 * row["accuracy"], 2),
             "delta": signed(row.get("accuracy_delta_points"), 2),
             "size": fmt(row["size_mb"], 1), "size_ratio": ratio(row, "Size MB"),
-            "p50": fmt(lat["p50"], 2), "p50_ratio": ratio(row, "p50 ms"),
+            "p50": p50_text(row), "p50_ratio": ratio(row, "p50 ms"),
+            "speed": speed_phrase(row),
             "p95": fmt(lat.get("p95"), 2),
             "qps": fmt(row.get("throughput_qps"), 0),
             "qps_ratio": ratio(row, "Throughput q/s"),
@@ -397,6 +405,8 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         accuracy_delta=signed(row.get("accuracy_delta_points"), 2),
         p50=fmt(row["latency_ms"]["p50"], 2),
         p50_ratio=ratio(row, "p50 ms"),
+        speed=speed_phrase(row),
+        rounds=settings.get("rounds", 1),
         size=fmt(row["size_mb"], 1),
         size_ratio=ratio(row, "Size MB"),
         baseline=baseline["name"],

@@ -42,7 +42,7 @@ def add_ratios(report: dict[str, Any], baseline: str | None) -> dict[str, Any]:
             value, ref = get(row), get(base)
             row["ratios"][title] = value / ref if value is not None and ref else None
         row["accuracy_delta_points"] = 100 * (row["accuracy"] - base["accuracy"])
-        row["speed_vs_baseline"] = (None if row is base
+        row["speed_vs_baseline"] = ("baseline" if row is base
                                     else speed_verdict(row["latency_ms"], base["latency_ms"]))
     return report
 
@@ -50,8 +50,10 @@ def add_ratios(report: dict[str, Any], baseline: str | None) -> dict[str, Any]:
 def speed_phrase(row: dict[str, Any]) -> str:
     """The p50 ratio in words: a speed-up only when the round ranges do not overlap."""
     verdict, ratio = row.get("speed_vs_baseline"), (row.get("ratios") or {}).get("p50 ms")
-    if verdict is None or ratio is None:
-        return "baseline" if verdict is None else "n/a"
+    if verdict == "baseline":
+        return verdict
+    if verdict is None or ratio is None:  # a report without round ranges claims nothing
+        return "n/a"
     if verdict == "faster":
         return f"{1 / ratio:.2f}× faster"
     if verdict == "slower":

@@ -30,6 +30,7 @@ from slimformer.errors import fail
 logger = logging.getLogger(__name__)
 
 MAX_SPREAD = 0.15  # a variant whose round p50s differ by more is not reliably timed
+MAX_OTHER_LOAD = 0.25  # share of the cores other processes may use before timings are suspect
 PAUSE_S = 0.2  # between turns, so the last worker's spinning thread pools go quiet
 NO_DIFFERENCE = "no measurable difference"
 
@@ -135,8 +136,11 @@ def throughput_summary(rounds: list[list[float]], batch_rows: int) -> dict[str, 
             "rounds": per_round["rounds"], "spread": per_round["spread"]}
 
 
-def speed_verdict(fast: dict[str, Any], slow: dict[str, Any]) -> str:
-    """'faster', 'slower' or NO_DIFFERENCE: p50 of `fast` against `slow`, by their ranges."""
+def speed_verdict(fast: dict[str, Any], slow: dict[str, Any]) -> str | None:
+    """'faster', 'slower' or NO_DIFFERENCE: p50 of `fast` against `slow`, by their ranges
+    (None for figures without ranges, e.g. a report of an older slimformer)."""
+    if not {"p50_min", "p50_max"} <= set(fast) & set(slow):
+        return None
     if fast["p50_max"] < slow["p50_min"]:
         return "faster"
     if fast["p50_min"] > slow["p50_max"]:
@@ -193,13 +197,13 @@ class LoadMonitor:
 
 
 def machine_state(load_before: list[float], other_cores: float) -> dict[str, Any]:
+    """How busy the machine was. The verdict rests on the CPU time other processes took while
+    we timed (ours subtracted): the 1-minute load average also counts this run's own work
+    (the accuracy pass, a compression step just before), so it is recorded, not judged."""
     cores = os.cpu_count() or 1
     load_after = load_average()
     reasons = []
-    if load_before and load_before[0] > cores / 2:
-        reasons.append(f"load average {load_before[0]:.2f} before the run, above half of "
-                       f"{cores} cores")
-    if other_cores > cores / 4:
+    if other_cores > cores * MAX_OTHER_LOAD:
         reasons.append(f"other processes kept {other_cores:.2f} of {cores} cores busy "
                        "while timing")
     return {"cores": cores, "load_before": load_before, "load_after": load_after,

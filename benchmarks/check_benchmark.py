@@ -47,8 +47,8 @@ def model_folder(model: str) -> Path:
 
 def benchmark_queries(data_file: str, settings: dict) -> list[str]:
     """The benchmark's warm-up and timed queries: same split, seed and selection."""
-    from slimformer.benchmark import pick_queries
-    from slimformer.data import load_clinc
+    from slimformer.data.clinc import load_clinc
+    from slimformer.evaluation.benchmark import pick_queries
 
     test = load_clinc(data_file)["test"]
     return pick_queries(test, settings["warmup_queries"] + settings["latency_queries"],

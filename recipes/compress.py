@@ -12,34 +12,13 @@ From the folder X it writes, under --output_dir (each with slimformer.json):
   X-onnx-int8-static  ONNX static int8, calibrated on --calibration_rows training rows
   X-onnx-O2-int8      optimized, then dynamic int8 (kept only if faster than X-onnx-int8)
 With --benchmark, a side-by-side report against X lands in OUTPUT_DIR/benchmark.
+
+The same as `slimformer compress`: this script only hands its arguments to the command.
 """
 
-import json
-from pathlib import Path
+import sys
 
-from slimformer.args import DataArguments
-from slimformer.benchmark import BenchmarkSettings
-from slimformer.compress import CompressArguments, make_variants, run_benchmark
-from slimformer.config import parse_args
-from slimformer.errors import fail, run_recipe
-from slimformer.variants import resolve_path
-
-ARGUMENTS = (CompressArguments, DataArguments, BenchmarkSettings)
-
-
-def main(argv: list[str] | None = None) -> None:
-    args, data_args, settings = parse_args(ARGUMENTS, argv, description=__doc__)
-    if not args.model:
-        fail("no model given: pass --model path/to/classifier-folder")
-    made = make_variants(args, data_args, settings.threads)
-    output_dir = Path(args.output_dir) if args.output_dir else resolve_path(args.model).parent
-    summary = {key: {"path": str(path), "size_mb": round(sum(
-        p.stat().st_size for p in path.iterdir() if p.suffix in (".onnx", ".safetensors"))
-        / 1e6, 2)} for key, path in made.items()}
-    print(json.dumps(summary, indent=2))
-    if args.benchmark:
-        run_benchmark(args.model, made, data_args, settings, output_dir)
-
+from slimformer.cli.main import main
 
 if __name__ == "__main__":
-    run_recipe(main)
+    main(["compress", *sys.argv[1:]])

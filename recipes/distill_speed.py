@@ -4,35 +4,13 @@
 
 Both paths train side by side in one process, step by step, and the median seconds per step
 (forward, backward, optimizer) of each go to OUTPUT_DIR/cache_speed.json.
+
+The same as `slimformer distill-speed`: this script only hands its arguments to the command.
 """
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+import sys
 
-from slimformer.args import DataArguments, DistillArguments
-from slimformer.config import parse_args
-from slimformer.distill import DistillationTrainingArguments
-from slimformer.distill_run import compare_cache_speed
-from slimformer.errors import run_recipe
-
-
-@dataclass
-class SpeedArguments:
-    steps: int = 30
-
-
-ARGUMENTS = (SpeedArguments, DistillArguments, DataArguments, DistillationTrainingArguments)
-
-
-def main(argv: list[str] | None = None) -> None:
-    speed, args, data_args, training_args = parse_args(ARGUMENTS, argv, description=__doc__)
-    result = compare_cache_speed(args, data_args, training_args, speed.steps)
-    out = Path(training_args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cache_speed.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
-
+from slimformer.cli.main import main
 
 if __name__ == "__main__":
-    run_recipe(main)
+    main(["distill-speed", *sys.argv[1:]])

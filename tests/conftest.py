@@ -23,14 +23,14 @@ def clinc_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def clinc(clinc_dir):
-    from slimformer.data import load_clinc
+    from slimformer.data.clinc import load_clinc
 
     return load_clinc(clinc_dir / "data_oos_plus.json")
 
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from slimformer.train import load_tokenizer
+    from slimformer.models.loading import load_tokenizer
 
     return load_tokenizer("minilm")
 
@@ -40,7 +40,7 @@ def tiny_bert(**overrides):
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from slimformer.data import label_config
+    from slimformer.data.clinc import label_config
 
     torch.manual_seed(0)
     settings = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
@@ -54,7 +54,7 @@ def tiny_distilbert(**overrides):
     import torch
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    from slimformer.data import label_config
+    from slimformer.data.clinc import label_config
 
     torch.manual_seed(0)
     settings = {"vocab_size": 30522, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64,

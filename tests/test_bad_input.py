@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import json
 import re
 from pathlib import Path
@@ -19,10 +19,8 @@ RECIPES = REPO / "recipes"
 
 
 def recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The step behind `recipes/NAME.py` (the recipe only hands its arguments to it)."""
+    return importlib.import_module(f"slimformer.cli.commands.{name}")
 
 
 def tree_hash(root: Path) -> dict[str, str]:

@@ -5,12 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-from slimformer.benchmark import BenchmarkSettings, benchmark_variants, pick_queries
 from slimformer.errors import SlimformerError
-from slimformer.report import write_report
-from slimformer.speed import NO_DIFFERENCE, latency_stats, latency_summary, speed_verdict
-from slimformer.torch_variant import TransformersVariant
-from slimformer.variants import load_variant, parse_spec
+from slimformer.evaluation.benchmark import benchmark_variants, pick_queries
+from slimformer.evaluation.report import write_report
+from slimformer.evaluation.settings import BenchmarkSettings
+from slimformer.serving.registry import load_variant, parse_spec
+from slimformer.serving.timing import NO_DIFFERENCE, latency_stats, latency_summary, speed_verdict
+from slimformer.serving.torch import TransformersVariant
 
 from .conftest import tiny_bert
 

@@ -17,15 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from slimformer.card import (
-    EXAMPLE_INTENT,
-    EXAMPLE_QUERY,
-    check_public,
-    leaked_strings,
-    render_card,
-)
-from slimformer.data import label2id
+from slimformer.data.clinc import label2id
 from slimformer.errors import SlimformerError
+from slimformer.hub.card import EXAMPLE_INTENT, EXAMPLE_QUERY, render_card
+from slimformer.hub.sanitize import check_public, leaked_strings
 from slimformer.provenance import write_provenance
 
 from .conftest import tiny_bert
@@ -91,7 +86,7 @@ def predict(model, tokenizer, text: str) -> str:
 
 def available(kind: str) -> bool:
     """Whether slimformer can load this variant kind here (its module is installed)."""
-    from slimformer.variants import variant_class
+    from slimformer.serving.registry import variant_class
 
     try:
         variant_class(kind)
@@ -102,11 +97,12 @@ def available(kind: str) -> bool:
 
 @functools.cache
 def build_run(root: Path) -> Run:
-    from slimformer.benchmark import BenchmarkSettings, benchmark_variants
-    from slimformer.data import load_clinc
-    from slimformer.report import write_report
-    from slimformer.train import load_tokenizer
-    from slimformer.variants import load_variant
+    from slimformer.data.clinc import load_clinc
+    from slimformer.evaluation.benchmark import benchmark_variants
+    from slimformer.evaluation.report import write_report
+    from slimformer.evaluation.settings import BenchmarkSettings
+    from slimformer.models.loading import load_tokenizer
+    from slimformer.serving.registry import load_variant
 
     from .conftest import CLINC_DIR
 
@@ -133,7 +129,7 @@ def build_run(root: Path) -> Run:
         write_provenance(onnx, "onnx-export", {"opset": "default"}, source=teacher)
         folders["onnx"] = onnx
     if available("pytorch-int8"):
-        from slimformer.quantize import quantize_torch_folder
+        from slimformer.compression.torch_int8 import quantize_torch_folder
 
         int8 = root / "variants" / "int8"
         quantize_torch_folder(teacher, int8)
@@ -216,7 +212,7 @@ def test_card_body_compares_with_baseline_and_siblings(hub_run):
     assert f"{100 * row['accuracy']:.2f}" in text
     assert f"{row['ratios']['p50 ms']:.2f}×" in text
     # A speed-up is claimed only when the round ranges are apart, as the report decided.
-    from slimformer.report import speed_phrase
+    from slimformer.evaluation.report import speed_phrase
 
     onnx_line = next(line for line in table if "**onnx** (this model)" in line)
     assert f"| {speed_phrase(row)} |" in onnx_line

@@ -1,17 +1,13 @@
-import importlib.util
-
 import numpy as np
 
-from slimformer.variants import load_variant
-
-from .conftest import REPO
+from slimformer.serving.registry import load_variant
 
 
 def load_recipe():
-    spec = importlib.util.spec_from_file_location("compress_recipe", REPO / "recipes/compress.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The step behind `recipes/compress.py`."""
+    from slimformer.cli.commands import compress
+
+    return compress
 
 
 def test_compress_recipe_writes_loadable_variants(tmp_path, tiny_bert_folder, clinc_dir, capsys):

@@ -1,10 +1,10 @@
-import importlib.util
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from slimformer.config import parse_args, parse_config_file
+from slimformer.cli.config import parse_args, parse_config_file
 from slimformer.errors import SlimformerError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -53,14 +53,11 @@ def test_missing_and_malformed_config(tmp_path):
 
 
 def recipe_for(yaml_path: Path):
-    """`NAME_anything.yaml` configures `recipes/NAME.py`."""
+    """`NAME_anything.yaml` configures `recipes/NAME.py`, that is the step `slimformer NAME`."""
     name = yaml_path.stem.split("_")[0]
     path = RECIPES / f"{name}.py"
     assert path.is_file(), f"{yaml_path.name} has no recipe {path.name}"
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"slimformer.cli.commands.{name}")
 
 
 @pytest.mark.parametrize("yaml_path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)

@@ -6,8 +6,8 @@ import datasets
 import pytest
 from datasets import Dataset, DatasetDict
 
-from slimformer import data
-from slimformer.data import label_names, load_clinc, load_raw_json, validate_clinc
+from slimformer.data import clinc as data
+from slimformer.data.clinc import label_names, load_clinc, load_raw_json, validate_clinc
 from slimformer.errors import SlimformerError
 
 from .conftest import REPO

@@ -5,16 +5,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from slimformer.args import DataArguments, DistillArguments
-from slimformer.distill import (
+from slimformer.data.args import DataArguments
+from slimformer.errors import SlimformerError
+from slimformer.training.args import DistillArguments, DistillationTrainingArguments
+from slimformer.training.distill import (
     TEACHER_LOGITS,
-    DistillationTrainingArguments,
     cached_teacher_logits,
     distillation_loss,
     student_from_teacher,
 )
-from slimformer.distill_run import build_distillation, distill
-from slimformer.errors import SlimformerError
+from slimformer.training.distill_run import build_distillation, distill
 
 from .conftest import tiny_bert
 
@@ -111,7 +111,7 @@ def test_cached_and_on_the_fly_losses_are_equal(tmp_path, teacher_folder, clinc_
 
 
 def test_teacher_logit_cache_is_reused(tmp_path, teacher_folder, clinc, tokenizer):
-    from slimformer.torch_variant import load_classifier_folder
+    from slimformer.models.loading import load_classifier_folder
 
     teacher = load_classifier_folder(teacher_folder)
     train = clinc["train"].select(range(20))
@@ -135,8 +135,8 @@ def test_distill_trains_and_writes_a_model_folder(tmp_path, teacher_folder, clin
     assert not list(out.glob("*.bin")) or [p.name for p in out.glob("*.bin")] == [
         "training_args.bin"]
     assert {"test_accuracy", "validation_accuracy", "test_oos_recall"} <= set(metrics)
+    from slimformer.models.loading import load_classifier_folder
     from slimformer.provenance import read_provenance
-    from slimformer.torch_variant import load_classifier_folder
 
     student = load_classifier_folder(out)
     assert student.config.id2label[42] == "oos" and student.config.num_hidden_layers == 1
@@ -165,7 +165,7 @@ def test_student_needs_a_source(tmp_path, teacher_folder, clinc_dir):
 
 
 def test_cache_speed_comparison_runs_both_paths(tmp_path, teacher_folder, clinc_dir):
-    from slimformer.distill_run import compare_cache_speed
+    from slimformer.training.distill_run import compare_cache_speed
 
     result = compare_cache_speed(*setup(tmp_path, teacher_folder, clinc_dir), steps=2)
     assert result["cached_step_s"] > 0 and result["on_the_fly_step_s"] > 0

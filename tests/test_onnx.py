@@ -22,13 +22,16 @@ from transformers import (
     RoFormerConfig,
 )
 
-from slimformer import onnx as ort
+from slimformer.compression import onnx as ort
+from slimformer.compression.onnx.optimize import has_cuda
 from slimformer.errors import SlimformerError
-from slimformer.lean import LeanOnnxVariant
+from slimformer.models.aliases import resolve_model
 from slimformer.provenance import read_provenance
-from slimformer.torch_variant import TransformersVariant
-from slimformer.train import resolve_model
-from slimformer.variants import detect_kind, load_variant, weights_size_mb
+from slimformer.serving.lean import LeanOnnxVariant
+from slimformer.serving.ort import OrtVariant, PipelineVariant
+from slimformer.serving.registry import detect_kind, load_variant
+from slimformer.serving.torch import TransformersVariant
+from slimformer.serving.variant import weights_size_mb
 
 TEXTS = ["what is my bank balance", "book me a flight to paris tomorrow",
          "play some jazz music", "how do i say thank you in french",
@@ -80,7 +83,7 @@ def fp32_logits(variants) -> np.ndarray:
 
 
 def ort_logits(folder: Path) -> np.ndarray:
-    return ort.OrtVariant.load(folder, "v", 1).predict_logits(TEXTS)
+    return OrtVariant.load(folder, "v", 1).predict_logits(TEXTS)
 
 
 def test_export_matches_pytorch(variants, fp32_logits):
@@ -130,7 +133,7 @@ def test_quantize_after_optimize_keeps_fused_ops(variants):
 @pytest.mark.parametrize("key", ["onnx", "O2", *INT8])
 def test_pipeline_loads_each_variant_folder(variants, key):
     pipe = ort_pipeline("text-classification", model=str(variants[key]))
-    variant = ort.OrtVariant.load(variants[key], "v", 1)
+    variant = OrtVariant.load(variants[key], "v", 1)
     # One text at a time, as the pipeline runs them (int8 activations are quantized per batch).
     expected = [variant.labels[int(variant.predict_logits([t]).argmax())] for t in TEXTS]
     assert [out["label"] for out in pipe(TEXTS)] == expected
@@ -139,11 +142,11 @@ def test_pipeline_loads_each_variant_folder(variants, key):
 @pytest.mark.parametrize("key", ["onnx", "O2-int8"])
 def test_lean_predictor_matches_pipeline(variants, key):
     lean = LeanOnnxVariant.load(variants[key], "lean", 1)
-    pipe = ort.PipelineVariant.load(variants[key], "pipe", 1)
+    pipe = PipelineVariant.load(variants[key], "pipe", 1)
     for text in TEXTS:
         np.testing.assert_allclose(lean.predict_logits([text]), pipe.predict_logits([text]),
                                    atol=1e-5)
-    batch = ort.OrtVariant.load(variants[key], "ort", 1).predict_logits(TEXTS)
+    batch = OrtVariant.load(variants[key], "ort", 1).predict_logits(TEXTS)
     np.testing.assert_allclose(lean.predict_logits(TEXTS), batch, atol=1e-5)
     labels = pipe.labels
     assert lean.predict(TEXTS[:3]) == [labels[int(i)] for i in
@@ -154,7 +157,7 @@ def test_lean_predictor_never_imports_torch(variants):
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from slimformer.variants import load_variant\n"
+        "from slimformer.serving.registry import load_variant\n"
         f"v = load_variant({str(variants['int8'])!r} + '@onnx-lean', threads=1)\n"
         "labels = v.predict(['what is my bank balance', 'book a flight'])\n"
         "heavy = [m for m in ('torch', 'transformers', 'optimum') if m in sys.modules]\n"
@@ -192,7 +195,7 @@ def test_bad_input_fails_with_a_message(variants, tmp_path):
         (broken / path.name).write_bytes(path.read_bytes())
     data = (variants["onnx"] / "model.onnx").read_bytes()
     (broken / "model.onnx").write_bytes(data[: len(data) // 2])
-    for action in (lambda: ort.OrtVariant.load(broken, "b", 1),
+    for action in (lambda: OrtVariant.load(broken, "b", 1),
                    lambda: ort.quantize_dynamic(broken, tmp_path / "q"),
                    lambda: ort.optimize_onnx(broken, tmp_path / "o"),
                    lambda: LeanOnnxVariant.load(broken, "b", 1)):
@@ -200,7 +203,7 @@ def test_bad_input_fails_with_a_message(variants, tmp_path):
             action()
     (broken / "model.onnx").write_text("hello, I am not a graph")
     with pytest.raises(SlimformerError, match="not a valid ONNX model"):
-        ort.OrtVariant.load(broken, "b", 1)
+        OrtVariant.load(broken, "b", 1)
     assert not (tmp_path / "q").exists() and not (tmp_path / "o").exists()
     with pytest.raises(SlimformerError, match="at least 16"):
         ort.quantize_static(variants["onnx"], tmp_path / "s", TEXTS[:5])
@@ -210,7 +213,7 @@ def test_bad_input_fails_with_a_message(variants, tmp_path):
         ort.quantize_static(variants["onnx"], tmp_path / "s", TEXTS * 2, method="median")
     with pytest.raises(SlimformerError, match="unknown optimization level"):
         ort.optimize_onnx(variants["onnx"], tmp_path / "o", "O7")
-    if not ort.has_cuda():
+    if not has_cuda():
         with pytest.raises(SlimformerError, match="O4 .* needs a CUDA GPU"):
             ort.optimize_onnx(variants["onnx"], tmp_path / "o", "O4")
     (tmp_path / "empty").mkdir()

@@ -8,23 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from slimformer.errors import SlimformerError
-from slimformer.prune import (
-    Pruner,
-    PruningArguments,
-    cubic_schedule,
-    encoder_layers,
-    topk_mask,
-)
-from slimformer.prune_compact import (
+from slimformer.compression.pruning.args import PruningArguments
+from slimformer.compression.pruning.compact import (
     WIDTHS_KEY,
     compact,
     export_pruned_onnx,
-    layer_stats,
     load_pruned,
     save_pruned,
-    sparsity_report,
 )
+from slimformer.compression.pruning.masks import Pruner, topk_mask
+from slimformer.compression.pruning.report import layer_stats, sparsity_report
+from slimformer.compression.pruning.schedule import cubic_schedule
+from slimformer.errors import SlimformerError
+from slimformer.models.layout import encoder_layers
 
 from .conftest import REPO, tiny_bert, tiny_distilbert
 
@@ -256,7 +252,7 @@ def test_save_and_load_per_layer_widths(tmp_path, tokenizer):
         assert torch.allclose(model(**batch(tokenizer)).logits,
                               loaded(**batch(tokenizer)).logits, atol=1e-6)
 
-    from slimformer.variants import load_variant
+    from slimformer.serving.registry import load_variant
 
     variant = load_variant(f"pruned={tmp_path / 'pruned'}", threads=1)
     assert variant.kind == "pytorch-pruned"
@@ -277,7 +273,9 @@ def test_uniform_widths_load_with_from_pretrained(tmp_path, tokenizer):
 
 
 def test_compacted_model_exports_to_onnx(tmp_path, tokenizer):
-    from slimformer.onnx import load_ort_model, optimize_onnx, quantize_dynamic
+    from slimformer.compression.onnx.optimize import optimize_onnx
+    from slimformer.compression.onnx.quantize import quantize_dynamic
+    from slimformer.serving.ort import load_ort_model
 
     model = masked_model("bert", "sigmoid", block="8x8", seed=5)
     compact(model)
@@ -346,8 +344,8 @@ def tiny_dataset(tokenizer, n: int = 16):
 def pruning_trainer(tmp_path, tokenizer, model, pruner, **kwargs):
     from transformers import DataCollatorWithPadding
 
-    from slimformer.distill import DistillationTrainingArguments
-    from slimformer.prune import PruningTrainer
+    from slimformer.compression.pruning.trainer import PruningTrainer
+    from slimformer.training.args import DistillationTrainingArguments
 
     training_args = DistillationTrainingArguments(
         output_dir=str(tmp_path / "run"), per_device_train_batch_size=4, max_steps=8,
@@ -372,7 +370,7 @@ def test_trainer_moves_schedule_and_learns_scores(tmp_path, tokenizer):
 
 
 def test_trainer_distils_from_a_teacher(tmp_path, tokenizer, monkeypatch):
-    import slimformer.distill as distill
+    import slimformer.training.distill as distill
 
     calls = []
     real = distill.distillation_loss
@@ -395,14 +393,9 @@ def test_trainer_distils_from_a_teacher(tmp_path, tokenizer, monkeypatch):
 
 
 def load_recipe():
-    import importlib.util
-    import sys
+    from slimformer.cli.commands import prune
 
-    spec = importlib.util.spec_from_file_location("prune_recipe", REPO / "recipes/prune.py")
-    recipe = importlib.util.module_from_spec(spec)
-    sys.modules["prune_recipe"] = recipe  # dataclasses look their module up there
-    spec.loader.exec_module(recipe)
-    return recipe
+    return prune
 
 
 def test_prune_recipe_end_to_end(tmp_path, clinc_dir, tiny_bert_folder):

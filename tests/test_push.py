@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from slimformer.errors import SlimformerError
-from slimformer.push import dry_run, load_report, plan_push, push, report_plot
+from slimformer.hub.push import push
+from slimformer.hub.staging import dry_run, load_report, plan_push, report_plot
 
 from .test_card import FAKE_TOKEN, Run, build_run
 
@@ -196,7 +197,7 @@ def test_dry_run_writes_one_repository_per_variant(hub_run, tmp_path):
 
 def test_dry_run_failure_leaves_the_previous_output(hub_run, tmp_path):
     from slimformer.files import write_marker
-    from slimformer.push import DRY_RUN_STEP
+    from slimformer.hub.staging import DRY_RUN_STEP
 
     out = tmp_path / "hub"
     out.mkdir()

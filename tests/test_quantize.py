@@ -13,9 +13,7 @@ from safetensors import safe_open
 from transformers import AutoModelForSequenceClassification as AutoClassifier
 from transformers import BertConfig, BertTokenizerFast, DistilBertConfig, DistilBertTokenizerFast
 
-from slimformer.errors import SlimformerError
-from slimformer.provenance import read_provenance
-from slimformer.quantize import (
+from slimformer.compression.torch_int8 import (
     MARKER_NAME,
     WEIGHTS_NAME,
     TorchInt8Variant,
@@ -23,9 +21,11 @@ from slimformer.quantize import (
     quantize_torch_folder,
     torch_int8_pipeline,
 )
-from slimformer.torch_variant import TransformersVariant
-from slimformer.train import resolve_model
-from slimformer.variants import detect_kind, load_variant
+from slimformer.errors import SlimformerError
+from slimformer.models.aliases import resolve_model
+from slimformer.provenance import read_provenance
+from slimformer.serving.registry import detect_kind, load_variant
+from slimformer.serving.torch import TransformersVariant
 
 TEXTS = ["what is my bank balance", "book me a flight to paris tomorrow",
          "play some jazz music", "how do i say thank you in french",

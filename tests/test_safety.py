@@ -61,8 +61,9 @@ def current_umask() -> int:
 
 def test_compress_keeps_intermediate_steps_out_of_the_users_folders(tmp_path, clinc_dir,
                                                                      tiny_bert_folder):
-    from slimformer.args import DataArguments
-    from slimformer.compress import CompressArguments, make_variants
+    from slimformer.compression.args import CompressArguments
+    from slimformer.compression.variants import make_variants
+    from slimformer.data.args import DataArguments
 
     out = tmp_path / "compressed"
     users = out / f"{tiny_bert_folder.name}-onnx"  # an export the user keeps (no record)
@@ -84,7 +85,7 @@ def test_compress_keeps_intermediate_steps_out_of_the_users_folders(tmp_path, cl
 def finetune_args(out: Path, clinc_dir: Path, max_samples: int = 16):
     from transformers import TrainingArguments
 
-    from slimformer.args import DataArguments
+    from slimformer.data.args import DataArguments
 
     data = DataArguments(data_file=str(clinc_dir), max_samples=max_samples, max_length=16)
     training = TrainingArguments(output_dir=str(out), max_steps=2, save_strategy="steps",
@@ -97,7 +98,7 @@ def test_resume_only_from_a_checkpoint_of_the_same_run(tmp_path, clinc_dir, tiny
     from transformers.trainer_utils import get_last_checkpoint
 
     from slimformer.provenance import read_provenance
-    from slimformer.train import finetune
+    from slimformer.training.finetune import finetune
 
     out = tmp_path / "teacher"
     data, training = finetune_args(out, clinc_dir)
@@ -118,7 +119,7 @@ def test_resume_only_from_a_checkpoint_of_the_same_run(tmp_path, clinc_dir, tiny
 
 def test_training_never_writes_into_a_folder_it_did_not_make(tmp_path, clinc_dir,
                                                              tiny_bert_folder):
-    from slimformer.train import finetune
+    from slimformer.training.finetune import finetune
 
     before = tree_hash(tiny_bert_folder)
     data, training = finetune_args(tiny_bert_folder, clinc_dir)
@@ -156,9 +157,10 @@ def test_prune_under_two_process_ddp(tmp_path, clinc_dir, tiny_bert_folder):
 
 @pytest.fixture(scope="module")
 def predictors(tmp_path_factory, tokenizer):
-    from slimformer.lean import LeanOnnxVariant
-    from slimformer.onnx import OrtVariant, export_model_onnx
-    from slimformer.torch_variant import TransformersVariant
+    from slimformer.compression.onnx.export import export_model_onnx
+    from slimformer.serving.lean import LeanOnnxVariant
+    from slimformer.serving.ort import OrtVariant
+    from slimformer.serving.torch import TransformersVariant
 
     folder = tmp_path_factory.mktemp("predict") / "onnx"
     export_model_onnx(tiny_bert(), tokenizer, folder)
@@ -187,7 +189,7 @@ def test_predict_rules_for_strings_and_blank_texts(predictors):
 
 
 def test_blank_text_without_an_oos_label_is_refused(tokenizer):
-    from slimformer.torch_variant import TransformersVariant
+    from slimformer.serving.torch import TransformersVariant
 
     model = tiny_bert(num_labels=3, id2label={0: "a", 1: "b", 2: "c"},
                       label2id={"a": 0, "b": 1, "c": 2})
@@ -196,10 +198,10 @@ def test_blank_text_without_an_oos_label_is_refused(tokenizer):
 
 
 def test_config_scalars_for_lists_and_typed_values(tmp_path):
-    from slimformer.benchmark import BenchmarkSettings
-    from slimformer.config import parse_args
+    from slimformer.cli.config import parse_args
+    from slimformer.evaluation.settings import BenchmarkSettings
 
-    recipe_args = pytest.importorskip("slimformer.compress").CompressArguments
+    recipe_args = pytest.importorskip("slimformer.compression.args").CompressArguments
     config = tmp_path / "c.yaml"
     config.write_text("variants: onnx-int8\nthreads: 3\n")
     args, settings = parse_args((recipe_args, BenchmarkSettings), ["--config", str(config)])

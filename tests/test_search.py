@@ -1,15 +1,19 @@
-import importlib.util
 
 import pytest
 import yaml
 
-from slimformer.args import DataArguments, DistillArguments
-from slimformer.config import parse_args
-from slimformer.distill import DistillationTrainingArguments
+from slimformer.cli.config import parse_args
+from slimformer.data.args import DataArguments
 from slimformer.errors import SlimformerError
-from slimformer.search import SearchArguments, best_config, run_search, write_search_outputs
+from slimformer.training.args import DistillArguments, DistillationTrainingArguments
+from slimformer.training.search import (
+    SearchArguments,
+    best_config,
+    run_search,
+    write_search_outputs,
+)
 
-from .conftest import REPO, tiny_bert
+from .conftest import tiny_bert
 
 
 @pytest.fixture
@@ -55,9 +59,8 @@ def test_search_resumes_without_rerunning_trials(tmp_path, teacher_folder, clinc
     assert saved["alpha"] == study.best_trial.params["alpha"]
     assert paths["history"].stat().st_size > 1000 and paths["csv"].is_file()
     # the YAML is a valid distill.py config
-    spec = importlib.util.spec_from_file_location("distill_recipe", REPO / "recipes/distill.py")
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    from slimformer.cli.commands import distill as recipe
+
     _, _, parsed = parse_args(recipe.ARGUMENTS, ["--config", str(paths["yaml"])])
     assert parsed.temperature == study.best_trial.params["temperature"]
 

@@ -5,27 +5,22 @@ Left out of the default run; `python -m pytest -m slow` runs them (a few minutes
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 
 import numpy as np
 import pytest
 
-from .conftest import REPO
-
 pytestmark = pytest.mark.slow
 
 
 def recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / f"recipes/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"slimformer.cli.commands.{name}")
 
 
 def test_real_minilm_int8_agrees_with_fp32_and_is_benchmarked_per_process(tmp_path, clinc_dir,
                                                                          clinc):
-    from slimformer.variants import load_variant
+    from slimformer.serving.registry import load_variant
 
     recipe("compress").main(["--model", "minilm", "--output_dir", str(tmp_path / "c"),
                              "--variants", "onnx-int8", "--data_file", str(clinc_dir)])

@@ -1,0 +1,1 @@
+"""The `slimformer` command: one subcommand per step."""

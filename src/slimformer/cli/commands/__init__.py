@@ -1,0 +1,1 @@
+"""One module per step: its ARGUMENTS (dataclasses) and main(argv)."""

@@ -1,0 +1,1 @@
+"""Pruning during training: settings, masks, schedule, trainer, compaction and the run."""

@@ -1,0 +1,199 @@
+"""A pruning run: train with the pruner (distilling from a teacher when one is given), bake
+the masks, compact into a smaller dense model, save it, and optionally export it to int8 ONNX.
+
+Writes to the output folder: the compacted model (safetensors; `load_pruned`, or variant kind
+`pytorch-pruned`), the tokenizer, sparsity.json/.md (heads, neurons and parameters kept per
+layer), schedule.png, metrics.json and slimformer.json. With `onnx_dir`, also the ONNX export
+there and its O2-optimized int8 version in ONNX_DIR-int8. The teacher's logits come from the
+distillation step's cache, computed with the teacher's own tokenizer by the main process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import DataCollatorWithPadding, TrainingArguments
+
+from slimformer.compression.pruning.args import PruningArguments
+from slimformer.compression.pruning.compact import compact, export_pruned_onnx, save_pruned
+from slimformer.compression.pruning.masks import Pruner
+from slimformer.compression.pruning.report import (
+    layer_stats,
+    sparsity_report,
+    write_sparsity_report,
+)
+from slimformer.compression.pruning.schedule import plot_schedule
+from slimformer.compression.pruning.trainer import PruningTrainer
+from slimformer.data.args import DataArguments
+from slimformer.data.clinc import load_clinc, tokenize
+from slimformer.data.metrics import compute_metrics
+from slimformer.errors import fail
+from slimformer.files import check_target
+from slimformer.models.aliases import resolve_model
+from slimformer.models.loading import load_classifier, load_tokenizer
+from slimformer.provenance import write_provenance
+from slimformer.training.args import DistillationTrainingArguments, ModelArguments
+from slimformer.training.distill import (
+    cached_teacher_logits,
+    check_label_maps,
+    with_teacher_logits,
+)
+from slimformer.training.finetune import evaluate_splits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PruneRunArguments:
+    teacher_model_name_or_path: str | None = field(default=None, metadata={
+        "help": "fine-tuned teacher to distil from while pruning (None: labels only)"})
+    onnx_dir: str | None = field(default=None, metadata={
+        "help": "also export the compacted model to ONNX here, and int8 to ONNX_DIR-int8"})
+    skip_eval: bool = field(default=False, metadata={"help": "skip validation/test metrics"})
+    cache_dir: str = field(default="outputs/cache", metadata={"help": "teacher-logit cache"})
+
+
+def check_training_args(args: TrainingArguments) -> None:
+    # A mid-run checkpoint would hold masked weights without their scores, so it could not
+    # resume the schedule; pruning runs end to end.
+    if args.save_strategy != "no":
+        fail("pruning runs cannot resume from checkpoints: set save_strategy: no")
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    model.eval()
+    return model(**batch).logits
+
+
+def check_outputs(output_dir: Path, onnx_dir: Path | None, overwrite: bool) -> None:
+    """Every folder this run will write, checked before any training."""
+    flag = "--overwrite_output_dir true"
+    check_target(output_dir, "prune", overwrite, flag)
+    if onnx_dir is not None:
+        check_target(onnx_dir, "onnx-export", overwrite, flag)
+        check_target(int8_folder(onnx_dir), "onnx-quantize-dynamic", overwrite, flag)
+
+
+def int8_folder(onnx_dir: Path) -> Path:
+    return onnx_dir.with_name(onnx_dir.name + "-int8")
+
+
+def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRunArguments,
+          pruning: PruningArguments, training_args: DistillationTrainingArguments,
+          ) -> dict[str, Any] | None:
+    """The whole run; returns the main process's result (folder, metrics, sparsity report),
+    None in the other processes of a distributed launch."""
+    check_training_args(training_args)
+    output_dir = Path(training_args.output_dir)
+    onnx_dir = Path(recipe.onnx_dir) if recipe.onnx_dir else None
+    overwrite = training_args.overwrite_output_dir
+    check_outputs(output_dir, onnx_dir, overwrite)
+    main_process = training_args.process_index == 0
+    work_dir = output_dir.with_name(f".{output_dir.name}.work")
+    ours = not work_dir.exists()  # Trainer's scratch; removed at the end if this run made it
+    training_args.output_dir = str(work_dir)
+    try:
+        model, tokenizer, metrics, report, pruning_log = prune_and_compact(
+            model_args, data_args, recipe, pruning, training_args)
+    finally:
+        if main_process and ours:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    if not main_process:  # one process writes; the others trained alongside it (DDP)
+        return None
+    source = resolve_model(model_args.model_name_or_path)
+    settings = {**asdict(pruning), "teacher": recipe.teacher_model_name_or_path,
+                "alpha": training_args.alpha, "temperature": training_args.temperature,
+                "epochs": training_args.num_train_epochs,
+                "learning_rate": training_args.learning_rate,
+                "steps": pruning_log["total_steps"],
+                "heads_kept": f"{report['heads_kept']}/{report['heads']}",
+                "neurons_kept": f"{report['neurons_kept']}/{report['neurons']}",
+                "encoder_params_kept_ratio": report["encoder_params_kept_ratio"]}
+
+    def write_extras(folder: Path) -> None:
+        write_sparsity_report(report, folder)
+        plot_schedule(pruning, pruning_log["total_steps"], folder / "schedule.png",
+                      pruning_log["history"])
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        write_provenance(folder, "prune", settings, source=source)
+
+    save_pruned(model, tokenizer, output_dir, write_extras, overwrite)
+    int8 = export_int8(model, tokenizer, onnx_dir, output_dir, overwrite) if onnx_dir else None
+    return {"folder": output_dir, "metrics": metrics, "sparsity": report, "onnx_int8": int8}
+
+
+def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
+                      recipe: PruneRunArguments, pruning: PruningArguments,
+                      training_args: DistillationTrainingArguments) -> tuple[Any, ...]:
+    """Train with the pruner, bake the masks, compact; returns the model and its figures."""
+    tokenizer = load_tokenizer(model_args.model_name_or_path)
+    dataset = load_clinc(data_args.data_file, data_args.dataset_config,
+                         max_samples=data_args.max_samples)
+    with training_args.main_process_first(desc="tokenize"):
+        encoded = tokenize(dataset, tokenizer, data_args.max_length)
+    model = load_classifier(model_args.model_name_or_path)
+    params_before = sum(p.numel() for p in model.parameters())
+    if recipe.teacher_model_name_or_path:
+        # The teacher's logits are computed once (and cached), not at every step; the main
+        # process computes them, the others read its cache.
+        teacher = load_classifier(recipe.teacher_model_name_or_path)
+        check_label_maps(teacher, model)
+        with training_args.main_process_first(desc="teacher logits"):
+            logits = cached_teacher_logits(
+                teacher, load_tokenizer(recipe.teacher_model_name_or_path), dataset["train"],
+                recipe.cache_dir, data_args.max_length,
+                is_main_process=training_args.process_index == 0)
+        encoded = with_teacher_logits(encoded, logits)
+        del teacher
+    pruner = Pruner(model, pruning)
+    collator = DataCollatorWithPadding(tokenizer)
+    trainer = PruningTrainer(
+        model=model, args=training_args, train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"], data_collator=collator, processing_class=tokenizer,
+        compute_metrics=compute_metrics, pruner=pruner,
+    )
+    result = trainer.train()
+    total_steps = trainer.state.max_steps
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    pruner.step(total_steps, total_steps)  # the final masks
+    pruner.bake()
+    masked_stats = layer_stats(model)
+
+    # Compaction must not change the outputs: compare logits on a validation batch.
+    probe = collator([{k: encoded["validation"][i][k] for k in ("input_ids", "attention_mask")}
+                      for i in range(min(64, len(encoded["validation"])))])
+    before = logits_of(model, probe)
+    compact(model)
+    compaction_diff = float((logits_of(model, probe) - before).abs().max())
+    report = sparsity_report(masked_stats, model, params_before)
+    metrics = {**result.metrics, "compaction_max_logit_diff": compaction_diff}
+    if not recipe.skip_eval:
+        metrics.update(evaluate_splits(trainer, encoded))
+    log = {"total_steps": total_steps, "history": trainer.state.log_history}
+    return model, tokenizer, metrics, report, log
+
+
+def export_int8(model: torch.nn.Module, tokenizer: Any, onnx_dir: Path, source: Path,
+                overwrite: bool) -> Path:
+    """Export, O2-optimize and int8-quantize the compacted model (slimformer.compression.onnx); the
+    optimized FP32 graph is a step in this run's own scratch folder."""
+    import tempfile
+
+    from slimformer.compression.onnx.optimize import optimize_onnx
+    from slimformer.compression.onnx.quantize import quantize_dynamic
+
+    export_pruned_onnx(model, tokenizer, onnx_dir, source=source, overwrite=overwrite)
+    int8 = int8_folder(onnx_dir)
+    with tempfile.TemporaryDirectory(prefix=".slimformer-steps-", dir=onnx_dir.parent) as tmp:
+        optimized = Path(tmp) / "opt"
+        optimize_onnx(onnx_dir, optimized, level="O2")
+        quantize_dynamic(optimized, int8, overwrite=overwrite)
+    logger.info("wrote %s and %s", onnx_dir, int8)
+    return int8

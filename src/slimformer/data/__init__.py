@@ -1,0 +1,1 @@
+"""CLINC150 loading, its label order, arguments and metric."""

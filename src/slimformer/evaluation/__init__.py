@@ -1,0 +1,1 @@
+"""Measuring variants side by side: the benchmark, its environment and its reports."""

@@ -1,0 +1,189 @@
+"""Side-by-side benchmark of classifier variants: accuracy, size, latency, throughput, memory.
+
+Accuracy is measured in this process. Latency, throughput and peak memory are measured with
+each variant alone in a process of its own, the processes taking turns in rounds
+(`slimformer.serving.timing`), because variants sharing a process fight over its thread pools. The
+report records how busy the machine was and marks timings that cannot be trusted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from slimformer.checks import check_ranges
+from slimformer.data.args import DataArguments
+from slimformer.data.clinc import LABEL_COLUMN, TEXT_COLUMN, label_names, load_clinc
+from slimformer.data.metrics import clinc_scores
+from slimformer.errors import fail
+from slimformer.evaluation.environment import environment
+from slimformer.evaluation.report import write_report
+from slimformer.evaluation.settings import BenchmarkSettings
+from slimformer.serving.registry import load_variant
+from slimformer.serving.timing import MAX_SPREAD, load_average, time_rounds
+from slimformer.serving.variant import Variant, scratch_dir
+
+
+def set_threads(threads: int) -> None:
+    """Pin intra-op threads for torch (if loaded) and for BLAS/OpenMP in child processes."""
+    if threads < 1:
+        fail(f"threads must be at least 1, got {threads}")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def check_labels(variant: Variant) -> None:
+    """A variant's label ids must be CLINC150's (Hub order), or accuracy means nothing."""
+    labels = variant.labels
+    expected = label_names()
+    if labels is None:
+        return
+    if len(labels) != len(expected):
+        fail(f"variant {variant.name!r} has {len(labels)} labels; CLINC150 has {len(expected)}")
+    generic = all(label == f"LABEL_{i}" for i, label in enumerate(labels))
+    if not generic and labels != expected:
+        wrong = next(i for i, (a, b) in enumerate(zip(labels, expected)) if a != b)
+        fail(f"variant {variant.name!r}: label id {wrong} is {labels[wrong]!r}, CLINC150's "
+             f"is {expected[wrong]!r} (its id2label is not in the Hub's order)")
+
+
+def measure_accuracy(variant: Variant, test: Dataset, batch_size: int) -> dict[str, float]:
+    predictions = []
+    texts = test[TEXT_COLUMN]
+    for start in tqdm(range(0, len(texts), batch_size), desc=f"accuracy {variant.name}",
+                      leave=False):
+        logits = variant.predict_logits(texts[start:start + batch_size])
+        predictions.append(np.argmax(logits, axis=-1))
+    return clinc_scores(np.concatenate(predictions), test[LABEL_COLUMN])
+
+
+def pick_queries(test: Dataset, count: int, seed: int) -> list[str]:
+    """`count` distinct test queries in a fixed random order."""
+    unique = list(dict.fromkeys(test[TEXT_COLUMN]))
+    if count > len(unique):
+        fail(f"asked for {count} distinct queries; the test split has {len(unique)}")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    return [unique[i] for i in order[:count]]
+
+
+def check_query_counts(test: Dataset, settings: BenchmarkSettings) -> None:
+    """The split holds enough distinct queries for the warm-up and timed queries."""
+    distinct = len(set(test[TEXT_COLUMN]))
+    wanted = settings.warmup_queries + settings.latency_queries
+    if wanted > distinct:
+        fail(f"asked for {wanted} distinct queries (--warmup_queries + --latency_queries); "
+             f"the test split has {distinct}")
+
+
+def speed_batches(test: Dataset, settings: BenchmarkSettings
+                  ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """Warm-up and latency queries (batch 1, distinct) and the throughput batches."""
+    queries = pick_queries(test, settings.warmup_queries + settings.latency_queries,
+                           settings.seed)
+    warmup = [[q] for q in queries[:settings.warmup_queries]]
+    latency = [[q] for q in queries[settings.warmup_queries:]]
+    rows = pick_queries(test, min(len(set(test[TEXT_COLUMN])),
+                                  settings.batch_size * settings.throughput_batches),
+                        settings.seed + 1)
+    throughput = [rows[i:i + settings.batch_size] for i in range(0, len(rows),
+                                                                 settings.batch_size)]
+    return warmup, latency, throughput
+
+
+def timing_notes(latency: dict[str, Any], throughput: dict[str, Any],
+                 machine: dict[str, Any]) -> list[str]:
+    """Why a variant's timings cannot be trusted (empty: they can)."""
+    notes = list(machine["busy_reasons"])
+    if latency["spread"] > MAX_SPREAD:
+        notes.append(f"round p50s differ by {100 * latency['spread']:.0f}% "
+                     f"(> {100 * MAX_SPREAD:.0f}%)")
+    if throughput and throughput["spread"] > MAX_SPREAD:
+        notes.append(f"round throughputs differ by {100 * throughput['spread']:.0f}%")
+    return notes
+
+
+def measure_speed(variants: list[Variant], test: Dataset, settings: BenchmarkSettings,
+                  load_before: list[float]) -> dict[str, Any]:
+    """Latency, throughput and memory per variant, each in its own process, in rounds."""
+    scratch: list[Path] = []
+    folders = {}
+    for variant in variants:
+        folder = scratch_dir() if variant.path is None else None
+        if folder is not None:
+            scratch.append(folder)
+        folders[variant.name] = variant.reloadable(folder)
+    warmup, latency, throughput = speed_batches(test, settings)
+    try:
+        result = time_rounds(folders, settings.threads, settings.rounds, warmup, latency,
+                             throughput, memory=settings.measure_memory,
+                             load_before=load_before)
+    finally:
+        for folder in scratch:  # ours: the in-memory variants saved for their processes
+            shutil.rmtree(folder, ignore_errors=True)
+    return {"result": result, "throughput_rows": sum(len(b) for b in throughput)}
+
+
+def check_variants(variants: list[Variant]) -> None:
+    if not variants:
+        fail("no variants to benchmark")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        fail(f"variant names must be unique: {', '.join(names)}")
+    for variant in variants:
+        check_labels(variant)
+
+
+def benchmark_variants(variants: list[Variant], test: Dataset,
+                       settings: BenchmarkSettings | None = None) -> dict[str, Any]:
+    """Every figure for every variant; returns the report dict.
+
+    Accuracy in this process; latency, throughput and memory per variant in its own process.
+    """
+    settings = settings or BenchmarkSettings()
+    check_ranges(settings)
+    check_query_counts(test, settings)
+    load_before = load_average()
+    check_variants(variants)
+    set_threads(settings.threads)
+    results = {v.name: {**v.info(), "size_mb": v.size_mb()} for v in variants}
+    for variant in variants:
+        results[variant.name].update(measure_accuracy(variant, test, settings.batch_size))
+    speed = measure_speed(variants, test, settings, load_before)
+    result = speed["result"]
+    for name, row in results.items():
+        latency, throughput = result.latency_ms[name], result.throughput_qps.get(name, {})
+        row["latency_ms"] = latency
+        row["throughput_qps"] = throughput.get("qps")
+        row["throughput"] = throughput
+        if name in result.peak_memory_mb:
+            row["peak_memory_mb"] = result.peak_memory_mb[name]
+        row["pids"] = sorted({t.pid for t in result.turns if t.variant == name})
+        notes = timing_notes(latency, throughput, result.machine)
+        row["timing_reliable"] = not notes
+        row["timing_notes"] = notes
+    timing = {"method": "per-process rounds", "rounds": settings.rounds,
+              "parent_pid": os.getpid(), "throughput_rows": speed["throughput_rows"],
+              "turns": [asdict(t) for t in result.turns]}
+    return {"environment": environment(settings.threads, result.machine),
+            "settings": asdict(settings), "test_rows": len(test), "timing": timing,
+            "variants": list(results.values())}
+
+
+def benchmark_folders(specs: list[str], data_args: DataArguments, settings: BenchmarkSettings,
+                      output_dir: str | Path, baseline: str | None = None) -> dict[str, Path]:
+    """Load each `NAME=FOLDER[@KIND]`, benchmark them side by side on the test split and write
+    the reports to `output_dir`; returns their paths."""
+    test = load_clinc(data_args.data_file, data_args.dataset_config,
+                      max_samples=data_args.max_samples)["test"]
+    check_query_counts(test, settings)
+    variants = [load_variant(spec, threads=settings.threads) for spec in specs]
+    report = benchmark_variants(variants, test, settings)
+    return write_report(report, output_dir, baseline)

@@ -1,0 +1,140 @@
+"""A card's metadata: tags, the model-index with the measured results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCardData
+
+from slimformer.data.clinc import HUB_DATASET
+from slimformer.errors import fail
+
+FULL_TEST_ROWS = 5500  # every clinc_oos config has the same test split: 4,500 in scope + 1,000 oos
+
+
+
+
+KIND_TITLES = {
+    "pytorch": "PyTorch, transformers",
+    "pytorch-int8": "PyTorch, dynamic int8",
+    "onnx": "ONNX Runtime",
+}
+
+
+LIBRARIES = {"pytorch": "transformers", "pytorch-int8": "slimformer", "onnx": "onnx"}
+
+
+STEP_TITLES = {
+    "finetune": "Fine-tuning on CLINC150",
+    "distill": "Knowledge distillation",
+    "quantize-dynamic-torch": "Dynamic int8 quantization (PyTorch)",
+    "onnx-export": "Export to ONNX",
+    "onnx-optimize": "Graph optimization (ONNX Runtime, ORTOptimizer)",
+    "onnx-quantize-dynamic": "Dynamic int8 quantization (ONNX Runtime, ORTQuantizer)",
+    "onnx-quantize-static": "Static int8 quantization (ONNX Runtime, ORTQuantizer, calibrated)",
+    "prune": "Pruning",
+}
+
+
+# How each step reads in the one-line summary ("... fine-tuned on CLINC150, then ...").
+STEP_PHRASES = {
+    "finetune": "fine-tuned on CLINC150",
+    "distill": "distilled from {teacher}",
+    "quantize-dynamic-torch": "quantized to int8 (PyTorch dynamic quantization)",
+    "onnx-export": "exported to ONNX",
+    "onnx-optimize": "graph-optimized by ONNX Runtime",
+    "onnx-quantize-dynamic": "quantized to int8 by ONNX Runtime (dynamic)",
+    "onnx-quantize-static": "quantized to int8 by ONNX Runtime (static, calibrated)",
+    "prune": "pruned",
+}
+
+
+# Settings shown first, under the names the literature uses.
+SETTING_NAMES = {"teacher": "teacher", "alpha": "alpha", "temperature": "T",
+                 "student_layers": "student layers", "sparsity": "sparsity"}
+
+
+QUANTIZING_STEPS = ("quantize-dynamic-torch", "onnx-quantize-dynamic", "onnx-quantize-static")
+
+
+def find_row(report: dict[str, Any], name: str) -> dict[str, Any]:
+    for row in report["variants"]:
+        if row["name"] == name:
+            return row
+    fail(f"variant {name!r} is not in the benchmark report; it has: "
+         f"{', '.join(r['name'] for r in report['variants'])}")
+
+
+def step_names(provenance: dict[str, Any]) -> list[str]:
+    return [step.get("step", "?") for step in provenance.get("steps", [])]
+
+
+def variant_tags(kind: str, steps: list[str]) -> list[str]:
+    tags = ["text-classification", "intent-classification", "clinc150", "slimformer"]
+    if "distill" in steps:
+        tags.append("distillation")
+    if kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps):
+        tags += ["quantization", "int8"]
+    if kind == "onnx" or any(s.startswith("onnx") for s in steps):
+        tags += ["onnx", "onnxruntime"]
+    if "prune" in steps:
+        tags.append("pruning")
+    return tags
+
+
+def dataset_config_of(report: dict[str, Any], override: str | None = None) -> str:
+    data = report.get("data") or {}
+    return override or data.get("dataset_config") or "plus"
+
+
+def machine_summary(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    cpu = env.get("cpu", {})
+    flags = ", ".join(cpu.get("flags") or []) or "n/a"
+    return (f"{cpu.get('model', 'unknown CPU')} ({cpu.get('cores', '?')} cores; flags {flags}), "
+            f"{env.get('threads', '?')} thread(s), {env.get('platform', 'unknown platform')}, "
+            f"{env.get('date', 'unknown date')}")
+
+
+def eval_results(row: dict[str, Any], report: dict[str, Any],
+                 dataset_config: str) -> list[EvalResult]:
+    """The model-index: accuracy, OOS figures, latency and size on the clinc_oos test split."""
+    common = {"task_type": "text-classification", "task_name": "Intent classification",
+              "dataset_type": HUB_DATASET, "dataset_name": f"CLINC150 ({dataset_config})",
+              "dataset_config": dataset_config, "dataset_split": "test"}
+    env = report["environment"]
+    where = (f"batch 1, {env.get('threads', '?')} thread(s), "
+             f"{env.get('cpu', {}).get('model', 'unknown CPU')}")
+    metrics = [
+        ("accuracy", row["accuracy"], "Accuracy", None),
+        ("accuracy", row.get("in_scope_accuracy"), "In-scope accuracy", "in-scope queries"),
+        ("recall", row.get("oos_recall"), "Out-of-scope recall", "label oos"),
+        ("latency", row["latency_ms"]["p50"], "Latency p50 (ms)", where),
+        ("model_size", row["size_mb"], "Size (MB)", "weights / ONNX files, decimal MB"),
+    ]
+    return [EvalResult(**common, metric_type=kind, metric_value=round(float(value), 4),
+                       metric_name=name, metric_config=config)
+            for kind, value, name, config in metrics if value is not None]
+
+
+def card_data(row: dict[str, Any], report: dict[str, Any], repo_id: str,
+              provenance: dict[str, Any], base_model: str | None, license: str,
+              dataset_config: str) -> ModelCardData:
+    kind = row.get("kind", "pytorch")
+    steps = step_names(provenance)
+    extra = {}
+    if base_model and (kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps)):
+        extra["base_model_relation"] = "quantized"
+    return ModelCardData(
+        base_model=base_model,
+        datasets=[HUB_DATASET],
+        language=["en"],
+        license=license,
+        library_name=LIBRARIES.get(kind, "transformers"),
+        pipeline_tag="text-classification",
+        tags=variant_tags(kind, steps),
+        metrics=["accuracy", "recall"],
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results(row, report, dataset_config),
+        **extra,
+    )

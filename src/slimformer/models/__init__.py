@@ -1,0 +1,1 @@
+"""What differs between models: aliases, safe loading, architecture layout, ONNX files."""

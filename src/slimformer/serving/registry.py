@@ -1,0 +1,78 @@
+"""Variant kinds, and finding one: `load_variant("name=path@kind")`.
+
+Each kind is a class with `detect(folder)` and `load(folder, name, threads)`, named here by its
+module path and imported only when asked for (so a kind that needs torch costs nothing until
+then). Compression formats register their own runners here by name."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+from slimformer.errors import fail
+from slimformer.models.aliases import resolve_path
+from slimformer.serving.variant import Variant
+
+# Kind name -> "module:Class"; tried in this order when a folder's kind is not given.
+KINDS: dict[str, str] = {
+    "pytorch-int8": "slimformer.compression.torch_int8:TorchInt8Variant",
+    "onnx": "slimformer.serving.ort:OrtVariant",
+    "pytorch-pruned": "slimformer.compression.pruning.compact:PrunedVariant",  # before "pytorch"
+    "pytorch": "slimformer.serving.torch:TransformersVariant",
+    # Never detected: asked for explicitly, e.g. `int8=outputs/onnx-int8@onnx-lean`.
+    "onnx-lean": "slimformer.serving.lean:LeanOnnxVariant",
+    # Never detected: the same ONNX file run through optimum's pipeline() (for comparison).
+    "onnx-pipeline": "slimformer.serving.ort:PipelineVariant",
+}
+
+
+UNDETECTED_KINDS = {"onnx-lean", "onnx-pipeline"}
+
+
+def variant_class(kind: str) -> type[Variant]:
+    if kind not in KINDS:
+        fail(f"unknown variant kind {kind!r}; known: {', '.join(KINDS)}")
+    module, cls = KINDS[kind].split(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ModuleNotFoundError as err:
+        fail(f"variant kind {kind!r} is not available here: {err}")
+
+
+def detect_kind(folder: Path) -> str:
+    if not folder.exists():
+        fail(f"model folder not found: {folder}")
+    if not folder.is_dir():
+        fail(f"not a model folder: {folder}")
+    for kind in KINDS:
+        if kind in UNDETECTED_KINDS:
+            continue
+        try:
+            cls = variant_class(kind)
+        except Exception:
+            continue
+        if cls.detect(folder):
+            return kind
+    fail(f"no model in {folder}: expected config.json with weights, or an .onnx file")
+
+
+def parse_spec(spec: str) -> tuple[str, str, str | None]:
+    """`name=path@kind` -> (name, path, kind); name defaults to the folder's name."""
+    match = re.fullmatch(r"(?:(?P<name>[^=@]+)=)?(?P<path>[^@]+)(?:@(?P<kind>[\w-]+))?", spec)
+    if not match:
+        fail(f"bad variant spec {spec!r}; expected NAME=PATH or NAME=PATH@KIND")
+    path = match["path"]
+    name = match["name"] or Path(path).name
+    return name, path, match["kind"]
+
+
+def load_variant(spec: str, threads: int = 1, name: str | None = None,
+                 kind: str | None = None) -> Variant:
+    """Load a variant from `name=path@kind` (name and kind optional)."""
+    spec_name, raw_path, spec_kind = parse_spec(spec)
+    folder = resolve_path(raw_path)
+    kind = kind or spec_kind or detect_kind(folder)
+    if not folder.is_dir():
+        fail(f"model folder not found: {folder}")
+    return variant_class(kind).load(folder, name or spec_name, threads)

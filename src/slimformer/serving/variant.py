@@ -1,0 +1,118 @@
+"""The variant interface: anything that maps a batch of texts to logits.
+
+A variant is benchmarked, served and published the same way whatever runs it. This module
+imports neither torch nor transformers, so the lean predictor stays lean."""
+
+from __future__ import annotations
+
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimformer.errors import fail
+
+MB = 1_000_000  # decimal megabytes, as download sizes are quoted
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx_data", ".bin", ".pt", ".pth")
+
+
+OOS_LABEL = "oos"  # CLINC150's out-of-scope intent: the answer to a query with no words
+
+
+def check_texts(texts: Any) -> list[str]:
+    """The texts of a predict call as a list: one string is one text; anything else that is
+    not a non-empty list of strings is refused in one line."""
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None:
+        fail("predict() needs a list of texts, got None")
+    if not isinstance(texts, list | tuple):
+        fail(f"predict() needs a list of texts, got {type(texts).__name__}")
+    if not texts:
+        fail("predict() needs at least one text, got an empty list")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            fail(f"predict(): text {i} is {type(text).__name__}, not a string")
+    return list(texts)
+
+
+class Variant(ABC):
+    """A classifier variant: texts in, logits (n_texts x n_labels, float32) out."""
+
+    kind: str = "abstract"
+
+    def __init__(self, name: str, path: str | Path | None = None):
+        self.name = name
+        self.path = Path(path) if path is not None else None
+
+    @abstractmethod
+    def predict_logits(self, texts: list[str]) -> np.ndarray:
+        """Logits for a batch of texts, tokenization included."""
+
+    @property
+    @abstractmethod
+    def labels(self) -> list[str] | None:
+        """Label names by id, as the model's config has them (None when unknown)."""
+
+    def predict(self, texts: list[str] | str) -> list[str | int]:
+        """Label names (ids where the config has none) for a batch of texts.
+
+        A text with no visible characters has no intent: it gets `oos` without running the
+        model (an error for a model without an `oos` label).
+        """
+        texts = check_texts(texts)
+        blank = [not text.strip() for text in texts]
+        labels = self.labels
+        if any(blank) and (labels is None or OOS_LABEL not in labels):
+            fail(f"predict(): text {blank.index(True)} is empty; this model has no "
+                 f"{OOS_LABEL!r} label to answer it with")
+        answers: list[str | int] = [OOS_LABEL] * len(texts)
+        asked = [i for i, empty in enumerate(blank) if not empty]
+        if asked:
+            ids = self.predict_logits([texts[i] for i in asked]).argmax(axis=-1)
+            for i, label_id in zip(asked, ids):
+                answers[i] = labels[label_id] if labels else int(label_id)
+        return answers
+
+    def size_mb(self) -> float:
+        """Size of what a user downloads to run it: the weight / ONNX files."""
+        if self.path is None:
+            fail(f"variant {self.name!r} has no folder to measure; save it first")
+        return weights_size_mb(self.path)
+
+    def save(self, folder: Path) -> None:
+        """Write the variant to a folder that `load_variant` reads back (in-memory variants)."""
+        fail(f"variant {self.name!r} of kind {self.kind} cannot be saved")
+
+    def reloadable(self, scratch: Path) -> tuple[Path, str]:
+        """A folder and kind from which a fresh process can load this variant."""
+        if self.path is None:
+            self.save(scratch)
+            return scratch, self.kind
+        return self.path, self.kind
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind,
+                "path": str(self.path) if self.path else None}
+
+
+def weight_files(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)
+                  and "checkpoint-" not in str(p.relative_to(folder))
+                  and p.name != "training_args.bin")
+
+
+def weights_size_mb(folder: Path) -> float:
+    files = weight_files(folder)
+    if not files:
+        fail(f"no model weights (*.safetensors, *.onnx, *.bin) in {folder}")
+    return sum(p.stat().st_size for p in files) / MB
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="slimformer-"))

@@ -1,0 +1,1 @@
+"""Training steps: fine-tuning a teacher, distilling a student, searching its settings."""

@@ -1,0 +1,58 @@
+"""Arguments of the training steps: the model, distillation, and TrainingArguments with alpha
+and T."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from slimformer.errors import fail
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default="bert-base-uncased",
+        metadata={"help": "sequence-classification checkpoint to fine-tune: Hub id or folder"},
+    )
+
+
+@dataclass
+class DistillArguments:
+    teacher_model: str | None = field(
+        default=None,
+        metadata={"help": "fine-tuned CLINC150 teacher (Hub id or folder); None trains the "
+                  "student on labels only"},
+    )
+    student_model: str | None = field(
+        default=None, metadata={"help": "checkpoint the student starts from (Hub id or folder)"}
+    )
+    student_layers: list[int] | None = field(
+        default=None,
+        metadata={"help": "build the student from the teacher, keeping these layers (e.g. 0 2 4)"},
+    )
+    cache_teacher_logits: bool = field(
+        default=True, metadata={"help": "compute teacher logits once and cache them on disk"}
+    )
+    cache_dir: str = field(default="outputs/cache", metadata={"help": "teacher-logit cache"})
+
+
+@dataclass
+class DistillationTrainingArguments(TrainingArguments):
+    """TrainingArguments plus `alpha` and `temperature`, so hyperparameter_search can set them."""
+
+    alpha: float = field(default=0.5, metadata={"help": "weight of the label loss (1 = no "
+                                                "teacher)"})
+    temperature: float = field(default=2.0, metadata={"help": "softmax temperature T > 0"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_alpha_temperature(self.alpha, self.temperature)
+
+
+def check_alpha_temperature(alpha: float, temperature: float) -> None:
+    if not 0.0 <= alpha <= 1.0:
+        fail(f"alpha must be in [0, 1], got {alpha}")
+    if temperature <= 0:
+        fail(f"temperature must be > 0, got {temperature}")

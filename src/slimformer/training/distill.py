@@ -1,0 +1,178 @@
+"""Knowledge distillation: a student learns from CLINC150 labels and a teacher's soft targets.
+
+loss = alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(softmax(z_t / T) || softmax(z_s / T))
+
+The teacher's logits are computed once over the training set and cached on disk (keyed by the
+teacher's weights and the data's fingerprint), so an epoch costs a student pass only, and a
+teacher with another tokenizer can teach the student."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, DatasetDict
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, Trainer
+
+from slimformer.data.clinc import TEXT_COLUMN
+from slimformer.errors import fail
+
+TEACHER_LOGITS = "teacher_logits"
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+                      labels: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
+    """alpha * CE + (1 - alpha) * T^2 * KL(teacher || student), KL averaged over the batch."""
+    ce = F.cross_entropy(student_logits, labels)
+    if alpha >= 1.0 or teacher_logits is None:
+        return ce
+    kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
+                  F.softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=-1),
+                  reduction="batchmean")
+    return alpha * ce + (1.0 - alpha) * temperature**2 * kl
+
+
+class DistillationTrainer(Trainer):
+    """A Trainer whose training loss is the distillation loss.
+
+    Teacher logits come from the batch (`teacher_logits`, cached) or, without them, from
+    `teacher_model` run on the fly: on the student's device, in eval mode, under no_grad, and
+    never handed to the Trainer, so DDP wraps the student only. Evaluation reports the
+    student's plain cross-entropy, the same whichever path trains it.
+    """
+
+    def __init__(self, *args: Any, teacher_model: PreTrainedModel | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher_model
+        if self.teacher is not None:
+            self.teacher.to(self.args.device).eval().requires_grad_(False)
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if TEACHER_LOGITS not in self._signature_columns:
+            self._signature_columns.append(TEACHER_LOGITS)
+
+    def teacher_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.teacher is None:
+            return None
+        names = self.teacher.forward.__code__.co_varnames
+        with torch.no_grad():
+            return self.teacher(**{k: v for k, v in inputs.items() if k in names
+                                   and k != "labels"}).logits
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: torch.Tensor | None = None):
+        cached = inputs.pop(TEACHER_LOGITS, None)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs.logits
+        if model.training and self.args.alpha < 1.0:
+            teacher = cached if cached is not None else self.teacher_logits(inputs)
+            loss = distillation_loss(logits, teacher, labels, self.args.alpha,
+                                     self.args.temperature)
+        else:  # evaluation, or alpha = 1: the labels alone
+            loss = F.cross_entropy(logits, labels)
+        outputs.loss = loss
+        return (loss, outputs) if return_outputs else loss
+
+
+def encoder_layers(model: PreTrainedModel) -> nn.ModuleList:
+    """The transformer blocks of a BERT-like or DistilBERT-like encoder."""
+    base = model.base_model
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
+        module: Any = base
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList):
+            return module
+    fail(f"cannot find the encoder layers of {type(model).__name__}")
+
+
+def student_from_teacher(teacher: PreTrainedModel, layers: list[int]) -> PreTrainedModel:
+    """DistilBERT's initialisation: the teacher's embeddings, kept layers and classifier."""
+    blocks = encoder_layers(teacher)
+    if not layers:
+        fail("student_layers is empty: name at least one teacher layer to keep")
+    bad = [i for i in layers if not 0 <= i < len(blocks)]
+    if bad:
+        fail(f"student layer(s) {bad} out of range: the teacher has {len(blocks)} layers "
+             f"(0..{len(blocks) - 1})")
+    if len(set(layers)) != len(layers):
+        fail(f"student_layers repeats a layer: {layers}")
+    student = copy.deepcopy(teacher).train()
+    kept = nn.ModuleList([copy.deepcopy(blocks[i]) for i in layers])
+    parent = student.base_model
+    container = parent.encoder if hasattr(parent, "encoder") else parent.transformer
+    container.layer = kept
+    student.config.num_hidden_layers = len(layers)
+    return student
+
+
+def check_label_maps(teacher: PreTrainedModel, student: PreTrainedModel) -> None:
+    t = {int(k): v for k, v in teacher.config.id2label.items()}
+    s = {int(k): v for k, v in student.config.id2label.items()}
+    if t != s:
+        diff = next((i for i in sorted(set(t) | set(s)) if t.get(i) != s.get(i)), None)
+        fail(f"teacher and student label maps disagree (id {diff}: teacher "
+             f"{t.get(diff)!r}, student {s.get(diff)!r}); fine-tune the teacher on the same "
+             "labels")
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(teacher: nn.Module, dataset: Dataset, max_length: int) -> str:
+    raw = f"{model_fingerprint(teacher)}-{dataset._fingerprint}-{max_length}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def compute_teacher_logits(teacher: PreTrainedModel, tokenizer: Any, texts: list[str],
+                           max_length: int = 128, batch_size: int = 128) -> np.ndarray:
+    device = next(teacher.parameters()).device
+    teacher.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(texts), batch_size), desc="teacher logits"):
+            batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(device)
+            chunks.append(teacher(**batch).logits.float().cpu().numpy())
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def cached_teacher_logits(teacher: PreTrainedModel, tokenizer: Any, dataset: Dataset,
+                          cache_dir: str | Path, max_length: int = 128,
+                          is_main_process: bool = True) -> np.ndarray:
+    """Teacher logits for every row of `dataset`, computed once and kept in `cache_dir`.
+
+    Under several processes only the main one computes; call it inside
+    `TrainingArguments.main_process_first` so the others then read the file.
+    """
+    path = Path(cache_dir) / f"teacher-logits-{cache_key(teacher, dataset, max_length)}.npy"
+    if path.is_file():
+        logits = np.load(path, allow_pickle=False)
+        if logits.shape[0] == len(dataset):
+            return logits
+    logits = compute_teacher_logits(teacher, tokenizer, dataset[TEXT_COLUMN], max_length)
+    if is_main_process:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npy")
+        np.save(partial, logits, allow_pickle=False)
+        partial.replace(path)  # readers never see a half-written cache
+    return logits
+
+
+def with_teacher_logits(dataset: DatasetDict, logits: np.ndarray) -> DatasetDict:
+    train = dataset["train"].add_column(TEACHER_LOGITS, [row for row in logits])
+    return DatasetDict({**dataset, "train": train})

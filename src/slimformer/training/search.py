@@ -1,0 +1,189 @@
+"""Optuna search over distillation hyperparameters through `Trainer.hyperparameter_search`.
+
+The study lives in an Optuna RDB storage (a SQLite file by default), so an interrupted search
+resumes where it stopped without re-running finished trials, and several workers can share
+one study. A median pruner stops weak trials at their epoch-end evaluations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from slimformer.data.args import DataArguments
+from slimformer.errors import fail
+from slimformer.training.args import DistillArguments, DistillationTrainingArguments
+from slimformer.training.distill_run import build_distillation
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+# Training arguments worth carrying into the best-parameters YAML (the rest keep defaults).
+TRAINING_KEYS = ("output_dir", "learning_rate", "num_train_epochs", "alpha", "temperature",
+                 "per_device_train_batch_size", "per_device_eval_batch_size", "weight_decay",
+                 "warmup_ratio", "eval_strategy", "save_strategy", "save_total_limit",
+                 "logging_steps", "max_steps", "seed", "report_to", "use_cpu", "fp16", "bf16")
+
+
+@dataclass
+class SearchArguments:
+    n_trials: int = field(default=10, metadata={"help": "finished trials the study should hold"})
+    storage: str | None = field(
+        default=None, metadata={"help": "Optuna RDB URL; default sqlite:///OUTPUT/study.db. "
+                                "Share one URL (PostgreSQL/MySQL) across machines"})
+    study_name: str = field(default="slimformer-distill")
+    load_if_exists: bool = field(default=True, metadata={"help": "resume an existing study"})
+    search_dir: str = field(default="outputs/search", metadata={"help": "study, plots, YAML"})
+    min_epochs: int = 5
+    max_epochs: int = 10
+    min_learning_rate: float = 1e-5
+    max_learning_rate: float = 1e-4
+    pruner_warmup_epochs: int = field(default=1, metadata={"help": "epochs before pruning"})
+    final_run: bool = field(default=True, metadata={"help": "train the student with the best "
+                                                    "parameters afterwards"})
+
+
+def storage_url(args: SearchArguments) -> str:
+    if args.storage:
+        return args.storage
+    folder = Path(args.search_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'study.db'}"
+
+
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """Open the study storage up front, so a bad URL fails before any training.
+
+    Workers started together may race to create the schema; the loser retries.
+    """
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as err:
+            racing = any(m in str(err) for m in ("UNIQUE constraint", "already exists",
+                                                  "database is locked"))
+            if attempt + 1 < attempts and racing:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            fail(f"cannot open the search storage {url!r}: {reason}")
+    raise AssertionError("unreachable")
+
+
+def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def hp_space(args: SearchArguments):
+    """The book's space (epochs 5-10, alpha 0-1, temperature 2-20) plus the learning rate."""
+    def space(trial: optuna.Trial) -> dict[str, Any]:
+        return {
+            "num_train_epochs": trial.suggest_int("num_train_epochs", args.min_epochs,
+                                                  args.max_epochs),
+            "alpha": trial.suggest_float("alpha", 0.0, 1.0),
+            "temperature": trial.suggest_float("temperature", 2.0, 20.0),
+            "learning_rate": trial.suggest_float("learning_rate", args.min_learning_rate,
+                                                 args.max_learning_rate, log=True),
+        }
+    return space
+
+
+def validation_accuracy(metrics: dict[str, float]) -> float:
+    return metrics["eval_accuracy"]
+
+
+def run_search(search: SearchArguments, args: DistillArguments, data_args: DataArguments,
+               training_args: DistillationTrainingArguments) -> optuna.Study:
+    """Run trials until the study holds `n_trials` finished ones; returns the study."""
+    if search.n_trials < 1:
+        fail(f"n_trials must be at least 1, got {search.n_trials}")
+    url = storage_url(search)
+    storage = open_storage(url)
+    if search.load_if_exists is False and finished_trials(storage, search.study_name):
+        fail(f"study {search.study_name!r} already exists in {url}; set load_if_exists true")
+    if training_args.eval_strategy == "no":
+        fail("the search needs eval_strategy epoch (or steps) so trials can be pruned")
+    remaining = max(0, search.n_trials - finished_trials(storage, search.study_name))
+    run = build_distillation(args, data_args, training_args, for_search=True)
+    if training_args.should_save:
+        print(f"study {search.study_name!r} in {url}: {remaining} trial(s) to run")
+    run.trainer.hyperparameter_search(
+        hp_space=hp_space(search), compute_objective=validation_accuracy, n_trials=remaining,
+        direction="maximize", backend="optuna", storage=storage,
+        study_name=search.study_name, load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2,
+                                           n_warmup_steps=search.pruner_warmup_epochs),
+    )
+    return optuna.load_study(study_name=search.study_name, storage=storage)
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def best_config(study: optuna.Study, args: DistillArguments, data_args: DataArguments,
+                training_args: DistillationTrainingArguments) -> dict[str, Any]:
+    """A config `recipes/distill.py --config` accepts: this run's settings, best parameters."""
+    config: dict[str, Any] = {}
+    for instance in (args, data_args):
+        config.update({k: plain(v) for k, v in vars(instance).items() if v is not None})
+    for key in TRAINING_KEYS:
+        config[key] = plain(getattr(training_args, key))
+    config.update(study.best_trial.params)
+    return config
+
+
+def write_search_outputs(study: optuna.Study, config: dict[str, Any],
+                         folder: str | Path) -> dict[str, Path]:
+    """best_params.yaml, trials.csv/md and Optuna's history and importance plots (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"yaml": out / "best_params.yaml", "csv": out / "trials.csv",
+             "md": out / "trials.md", "history": out / "optimization_history.png",
+             "importance": out / "param_importances.png"}
+    paths["yaml"].write_text(
+        f"# Best of {len(study.trials)} trials: validation accuracy {study.best_value:.4f}\n"
+        + yaml.safe_dump(config, sort_keys=False))
+    table = study.trials_dataframe(attrs=("number", "value", "params", "state", "duration"))
+    table.to_csv(paths["csv"], index=False)
+    paths["md"].write_text(table.to_markdown(index=False) if _has_tabulate()
+                           else table.to_string(index=False))
+    optuna_plots.plot_optimization_history(study)
+    plt.gcf().set_size_inches(8, 5)
+    plt.savefig(paths["history"], dpi=100, bbox_inches="tight")
+    plt.close("all")
+    completed = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    if len(completed) >= 2:
+        optuna_plots.plot_param_importances(study)
+        plt.gcf().set_size_inches(8, 5)
+        plt.savefig(paths["importance"], dpi=100, bbox_inches="tight")
+        plt.close("all")
+    else:
+        del paths["importance"]  # importance needs at least two completed trials
+    return paths
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

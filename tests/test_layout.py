@@ -1,0 +1,122 @@
+"""The package's shape: stages import only earlier stages, `import slimformer` and the lean
+predictor stay light, modules stay small, and the command and recipes answer --help."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+PACKAGE = REPO / "src" / "slimformer"
+# The stages in the order data flows; top-level modules (errors, files, ...) serve them all.
+STAGES = ("data", "models", "serving", "training", "compression", "evaluation", "hub", "cli")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def stage_of(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) < 3 or parts[1] not in STAGES:
+        return 0  # slimformer itself and its top-level helper modules
+    return 1 + STAGES.index(parts[1])
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """Every slimformer module this file imports, at the top or inside a function."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            found += [(node.lineno, n) for n in names if n.startswith("slimformer.")]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names
+                      if a.name.startswith("slimformer.")]
+    return found
+
+
+def test_a_stage_never_imports_a_later_one():
+    modules = list(PACKAGE.rglob("*.py"))
+    assert len(modules) > 30
+    wrong = []
+    for path in modules:
+        here = module_name(path)
+        for line, other in imported_modules(path):
+            if stage_of(other) > stage_of(here):
+                wrong.append(f"{path.relative_to(REPO)}:{line} imports {other}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_helper_modules_import_no_stage():
+    for name in ("errors", "files", "checks", "provenance"):
+        for _, other in imported_modules(PACKAGE / f"{name}.py"):
+            assert stage_of(other) == 0, f"{name} imports {other}"
+
+
+def test_import_slimformer_and_the_lean_predictor_stay_light():
+    code = ("import sys, json, slimformer, slimformer.serving.lean, slimformer.cli.main\n"
+            "print(json.dumps([m for m in ('torch', 'transformers', 'optimum', 'datasets')"
+            " if m in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=ENV, check=True)
+    assert json.loads(result.stdout) == []
+
+
+def test_public_api_is_lazy_and_complete():
+    import slimformer
+
+    for name in slimformer.__all__:
+        assert getattr(slimformer, name) is not None, name
+    with pytest.raises(AttributeError):
+        slimformer.no_such_thing  # noqa: B018
+
+
+def test_no_module_is_long():
+    long = {str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 300}
+    assert not long, long
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(command), capture_output=True, text=True, env=ENV, cwd=REPO,
+                          timeout=300)
+
+
+def test_slimformer_help_lists_every_step_without_importing_it():
+    from slimformer.cli.main import COMMANDS
+
+    code = ("import sys\nfrom slimformer.cli.main import main\nmain(['--help'])\n"
+            "print('heavy' if {'torch', 'transformers'} & set(sys.modules) else 'light')")
+    result = run(sys.executable, "-c", code)
+    assert result.returncode == 0 and result.stdout.strip().endswith("light")
+    for step in COMMANDS:
+        assert f"  {step} " in result.stdout
+    script = shutil.which("slimformer")
+    if script is None:
+        pytest.skip("the console script is not installed (pip install -e .)")
+    result = run(script, "--help")
+    assert result.returncode == 0 and "benchmark" in result.stdout
+    result = run(script, "nope")
+    assert result.returncode == 2 and result.stderr.startswith("error: unknown step 'nope'")
+
+
+def test_every_recipe_answers_help_through_its_step():
+    from slimformer.cli.main import COMMANDS
+
+    recipes = sorted((REPO / "recipes").glob("*.py"))
+    assert sorted(r.stem.replace("_", "-") for r in recipes) == sorted(COMMANDS)
+    for recipe in recipes:  # each hands its arguments to `slimformer STEP`
+        result = run(sys.executable, str(recipe), "--help")
+        assert result.returncode == 0, (recipe.name, result.stderr[-500:])
+        assert "usage" in result.stdout and "--config FILE.yaml" in result.stdout

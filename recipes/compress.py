@@ -1,19 +1,9 @@
 """Quantize and export a sequence classifier: every compressed variant, loadable and benchmarked.
 
-    python recipes/compress.py --config recipes/compress_minilm_offline.yaml
-    python recipes/compress.py --model outputs/minilm-clinc --output_dir outputs/compressed \
-        --data_file ../shared/data/clinc150 --benchmark
+    python recipes/compress.py --config recipes/CONFIG.yaml [--ARGUMENT VALUE ...]
 
-From the folder X it writes, under --output_dir (each with slimformer.json):
-  X-torch-int8        PyTorch dynamic int8 (safetensors, reloads without pickle)
-  X-onnx              ONNX FP32 export
-  X-onnx-O2           graph-optimized (fused) ONNX, kept only if measurably faster than X-onnx
-  X-onnx-int8         ONNX dynamic int8 (preset from this CPU's flags)
-  X-onnx-int8-static  ONNX static int8, calibrated on --calibration_rows training rows
-  X-onnx-O2-int8      optimized, then dynamic int8 (kept only if faster than X-onnx-int8)
-With --benchmark, a side-by-side report against X lands in OUTPUT_DIR/benchmark.
-
-The same as `slimformer compress`: this script only hands its arguments to the command.
+The same as `slimformer compress ...`: this script hands its arguments to that command;
+`python recipes/compress.py --help` lists them.
 """
 
 import sys

@@ -1,8 +1,9 @@
 """Fine-tune a sequence-classification checkpoint on CLINC150 (how a teacher is made).
 
-    python recipes/finetune.py --config recipes/finetune_minilm_offline.yaml
+    python recipes/finetune.py --config recipes/CONFIG.yaml [--ARGUMENT VALUE ...]
 
-The same as `slimformer finetune`: this script only hands its arguments to the command.
+The same as `slimformer finetune ...`: this script hands its arguments to that command;
+`python recipes/finetune.py --help` lists them.
 """
 
 import sys

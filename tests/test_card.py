@@ -296,3 +296,15 @@ def test_base_model_must_be_a_hub_id(hub_run):
 def test_unknown_variant_is_named(hub_run):
     with pytest.raises(SlimformerError, match="'nope' is not in the benchmark report"):
         render_card(hub_run.report, "nope", "someone/x")
+
+
+def test_card_data_is_one_typed_object_whose_body_stays_out_of_the_metadata(hub_run):
+    from dataclasses import fields
+
+    from slimformer.hub.card_data import CardBody
+
+    card = card_for(hub_run, "teacher")
+    metadata = card.data.to_dict()  # parsed back from the card's YAML header
+    body_names = {f.name for f in fields(CardBody)} - {"license"}  # licence is both
+    assert not body_names & set(metadata), body_names & set(metadata)
+    assert metadata["pipeline_tag"] == "text-classification" and "model-index" in metadata

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -267,7 +268,9 @@ def test_namespace_without_write_access_fails_before_any_write(hub_run, fake_hub
     assert fake_hub.writes() == [] and fake_hub.repos == {}
 
 
-def test_push_publishes_each_repository_in_one_commit(hub_run, fake_hub, monkeypatch, capsys):
+def test_push_publishes_each_repository_in_one_commit(hub_run, fake_hub, monkeypatch, capsys,
+                                                      caplog):
+    caplog.set_level(logging.INFO, logger="slimformer")
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     urls = push_run(hub_run)
     expected = sorted(f"alice/tiny-clinc-{name}" for name in hub_run.folders)
@@ -281,8 +284,8 @@ def test_push_publishes_each_repository_in_one_commit(hub_run, fake_hub, monkeyp
         assert all(FAKE_TOKEN.encode() not in content for content in files.values())
     assert fake_hub.tokens_seen == {FAKE_TOKEN}  # sent to the Hub in the header, nowhere else
     out = capsys.readouterr()
-    assert FAKE_TOKEN not in out.out + out.err
-    assert "published https://huggingface.co/alice/tiny-clinc-teacher" in out.out
+    assert FAKE_TOKEN not in out.out + out.err + caplog.text
+    assert "published https://huggingface.co/alice/tiny-clinc-teacher" in caplog.text
     # Pushing again updates the same repositories, one new commit each.
     push_run(hub_run)
     assert all(n == 2 for n in fake_hub.commits.values())

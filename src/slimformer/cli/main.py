@@ -13,16 +13,16 @@ import sys
 
 from slimformer import __version__
 
-# step -> (module under slimformer.cli.commands, one line of help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "finetune": ("finetune", "fine-tune a classifier on CLINC150 (how a teacher is made)"),
-    "distill": ("distill", "distil a teacher into a smaller student (or train it on labels)"),
-    "search": ("search", "search distillation settings with Optuna, then train the best"),
-    "compress": ("compress", "make every compressed variant: PyTorch int8, ONNX, fused, int8"),
-    "prune": ("prune", "prune while training, compact, and optionally export to int8 ONNX"),
-    "benchmark": ("benchmark", "measure variants side by side: accuracy, size, speed, memory"),
-    "push": ("push", "publish every benchmarked variant to the Hub with its model card"),
-    "distill-speed": ("distill_speed", "time training steps with cached vs live teacher"),
+# step -> one line of help; the step runs slimformer.cli.commands.STEP (with - as _)
+COMMANDS: dict[str, str] = {
+    "finetune": "fine-tune a classifier on CLINC150 (how a teacher is made)",
+    "distill": "distil a teacher into a smaller student (or train it on labels)",
+    "search": "search distillation settings with Optuna, then train the best",
+    "compress": "make every compressed variant: PyTorch int8, ONNX, fused, int8",
+    "prune": "prune while training, compact, and optionally export to int8 ONNX",
+    "benchmark": "measure variants side by side: accuracy, size, speed, memory",
+    "push": "publish every benchmarked variant to the Hub with its model card",
+    "distill-speed": "time training steps with cached vs live teacher",
 }
 
 
@@ -31,7 +31,7 @@ def usage() -> str:
     lines = [f"slimformer {__version__}: make transformer text classifiers fast and small.", "",
              "usage: slimformer STEP [--config FILE.yaml] [--ARGUMENT VALUE ...]", "",
              "steps:"]
-    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
     lines += ["", "`slimformer STEP --help` lists a step's arguments; each recipe YAML under "
               "recipes/ is a --config for one step."]
     return "\n".join(lines)
@@ -44,7 +44,6 @@ def show_progress_logs() -> None:
     root = logging.getLogger("slimformer")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    root.propagate = False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     from slimformer.errors import run_recipe
 
-    module = importlib.import_module(f"slimformer.cli.commands.{COMMANDS[step][0]}")
+    module = importlib.import_module(f"slimformer.cli.commands.{step.replace('-', '_')}")
     show_progress_logs()
     run_recipe(module.main, argv[1:])
 

@@ -6,6 +6,7 @@ machine); `benchmark_specs` names them for the benchmark, against the source fol
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from slimformer.errors import fail
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_path
 from slimformer.serving.timing import compare_folders
+
+logger = logging.getLogger(__name__)
 
 
 def variant_folder(args: CompressArguments, source: Path, key: str) -> Path:
@@ -45,9 +48,9 @@ def keep_if_faster(fast: Path, slow: Path, texts: list[str], args: CompressArgum
                             texts[:20 + args.speedup_queries], threads, args.speedup_rounds)
     kept = check["verdict"] == "faster" and check["speedup"] >= args.min_speedup
     busy = " (machine busy: unreliable)" if check["busy"] else ""
-    print(f"{fast.name}: p50 {check['fast_p50_ms']:.2f} ms vs {check['slow_p50_ms']:.2f} ms for "
-          f"{slow.name}, {check['speedup']:.2f}x, {check['verdict']}{busy} -> "
-          f"{'kept' if kept else 'dropped'}")
+    logger.info("%s: p50 %.2f ms vs %.2f ms for %s, %.2fx, %s%s -> %s", fast.name,
+                check["fast_p50_ms"], check["slow_p50_ms"], slow.name, check["speedup"],
+                check["verdict"], busy, "kept" if kept else "dropped")
     if not kept:
         shutil.rmtree(fast)  # made by this run a moment ago
         made.pop(key)
@@ -124,12 +127,12 @@ def write_variants(args: CompressArguments, source: Path, wanted: set[str],
     if wanted & {"onnx-opt", "onnx-opt-int8"}:
         fused = ort.optimize_onnx(made["onnx"], folder["onnx-opt"], args.optimization_level,
                                   overwrite)
-        print(f"{folder['onnx-opt'].name}: fused {fused}")
+        logger.info("%s: fused %s", folder["onnx-opt"].name, fused)
         made["onnx-opt"] = folder["onnx-opt"]
     if wanted & {"onnx-int8", "onnx-opt-int8"}:
         settings = ort.quantize_dynamic(made["onnx"], folder["onnx-int8"], args.preset,
                                         args.per_channel, overwrite)
-        print(f"{folder['onnx-int8'].name}: preset {settings['preset']}")
+        logger.info("%s: preset %s", folder["onnx-int8"].name, settings["preset"])
         made["onnx-int8"] = folder["onnx-int8"]
     if "onnx-opt-int8" in wanted:
         ort.quantize_dynamic(made["onnx-opt"], folder["onnx-opt-int8"], args.preset,

@@ -29,6 +29,7 @@ from slimformer.hub.card_data import (
     SETTING_NAMES,
     STEP_PHRASES,
     STEP_TITLES,
+    CardBody,
     card_data,
     dataset_config_of,
     find_row,
@@ -188,10 +189,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
     settings = report.get("settings", {})
     test_rows = report.get("test_rows") or 0
     steps = step_names(provenance)
-    data = card_data(row, report, repo_id, provenance, base, license, config)
-    card = ModelCard.from_template(
-        data,
-        template_str=template_text(),
+    body = CardBody(
         title=repo_id.split("/")[-1],
         repo_id=repo_id,
         variant=variant,
@@ -237,5 +235,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         license=license,
         slimformer_version=__version__,
     )
+    data = card_data(row, report, repo_id, provenance, base, license, config, body)
+    card = ModelCard.from_template(data, template_str=template_text())
     check_public(str(card), f"the model card of {variant!r}", secrets)
     return card

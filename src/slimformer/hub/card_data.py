@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCardData
+from huggingface_hub.utils import yaml_dump
 
 from slimformer.data.clinc import HUB_DATASET
 from slimformer.errors import fail
@@ -117,15 +119,86 @@ def eval_results(row: dict[str, Any], report: dict[str, Any],
             for kind, value, name, config in metrics if value is not None]
 
 
+@dataclass
+class CardBody:
+    """The values the card's body shows (the template's variables), already formatted."""
+
+    title: str
+    repo_id: str
+    variant: str
+    kind: str
+    kind_title: str
+    summary: str
+    siblings: list[str]
+    accuracy: str
+    accuracy_delta: str
+    p50: str
+    p50_ratio: str
+    speed: str
+    rounds: int | str
+    size: str
+    size_ratio: str
+    baseline: str
+    is_baseline: bool
+    baseline_link: str
+    base_model_sentence: str
+    steps: list[dict[str, str]]
+    test_rows: str
+    subset: bool
+    full_test_rows: str
+    latency_queries: int | str
+    warmup_queries: int | str
+    batch_size: int | str
+    table: list[dict[str, str]]
+    machine: str
+    libraries: str
+    threads: int | str
+    plot_file: str | None
+    onnx_file: str
+    example_query: str
+    example_intent: str
+    oos_id: int
+    oos_recall: str
+    in_scope: str
+    quantized: bool
+    dataset_config: str
+    license: str
+    slimformer_version: str
+
+
+class VariantCardData(ModelCardData):
+    """A variant card's one data object: the Hub metadata (the YAML header, with the
+    model-index) as ModelCardData holds it, and the typed body the template fills in."""
+
+    def __init__(self, body: CardBody, **metadata: Any):
+        super().__init__(**metadata)
+        self.body = body
+
+    def metadata(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.pop("body", None)
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the template sees: the metadata and every body value."""
+        return {**self.metadata(), **asdict(self.body)}
+
+    def to_yaml(self, line_break: str | None = None,
+                original_order: list[str] | None = None) -> str:
+        """The card's YAML header: metadata only, never the body's values."""
+        return yaml_dump(self.metadata(), sort_keys=False, line_break=line_break).strip()
+
+
 def card_data(row: dict[str, Any], report: dict[str, Any], repo_id: str,
               provenance: dict[str, Any], base_model: str | None, license: str,
-              dataset_config: str) -> ModelCardData:
+              dataset_config: str, body: CardBody) -> VariantCardData:
     kind = row.get("kind", "pytorch")
     steps = step_names(provenance)
     extra = {}
     if base_model and (kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps)):
         extra["base_model_relation"] = "quantized"
-    return ModelCardData(
+    return VariantCardData(
+        body=body,
         base_model=base_model,
         datasets=[HUB_DATASET],
         language=["en"],

@@ -3,6 +3,7 @@ repository."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,6 +13,8 @@ from tqdm.auto import tqdm
 
 from slimformer.errors import fail
 from slimformer.hub.staging import RepoPlan, is_main_process, stage_repositories
+
+logger = logging.getLogger(__name__)
 
 CREDENTIALS_HELP = ("set HF_TOKEN or run `huggingface-cli login` (a token with write access: "
                     "https://huggingface.co/settings/tokens)")
@@ -127,7 +130,7 @@ def push(plans: list[RepoPlan], report: dict[str, Any], *, plot: Path | None,
                 fail(f"pushing {plan.repo_id} failed ({one_line(err, token)}); it is unchanged. "
                      f"Published completely before it: {done}; run again to push the rest")
             published[plan.repo_id] = url
-            print(f"published {url}")
+            logger.info("published %s", url)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return published

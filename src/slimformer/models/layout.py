@@ -26,20 +26,15 @@ class Layout:
     ffn_config: str  # config attribute with the FFN width
 
 
-LAYOUTS = {
-    "bert": Layout(layers="encoder.layer", attention="attention",
-                   query="attention.self.query", key="attention.self.key",
-                   value="attention.self.value", attn_out="attention.output.dense",
-                   ffn_in="intermediate.dense", ffn_out="output.dense",
-                   heads_config="num_attention_heads", act_config="hidden_act",
-                   ffn_config="intermediate_size"),
-    "distilbert": Layout(layers="transformer.layer", attention="attention",
-                         query="attention.q_lin", key="attention.k_lin",
-                         value="attention.v_lin", attn_out="attention.out_lin",
-                         ffn_in="ffn.lin1", ffn_out="ffn.lin2",
-                         heads_config="n_heads", act_config="activation",
-                         ffn_config="hidden_dim"),
-}
+# One row per model type, in Layout's field order.
+LAYOUTS = {model_type: Layout(*paths) for model_type, paths in {
+    "bert": ("encoder.layer", "attention", "attention.self.query", "attention.self.key",
+             "attention.self.value", "attention.output.dense", "intermediate.dense",
+             "output.dense", "num_attention_heads", "hidden_act", "intermediate_size"),
+    "distilbert": ("transformer.layer", "attention", "attention.q_lin", "attention.k_lin",
+                   "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2", "n_heads",
+                   "activation", "hidden_dim"),
+}.items()}
 
 
 def layout_of(model: nn.Module) -> Layout:

@@ -7,6 +7,7 @@ one study. A median pruner stops weak trials at their epoch-end evaluations.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -20,6 +21,8 @@ from slimformer.data.args import DataArguments
 from slimformer.errors import fail
 from slimformer.training.args import DistillArguments, DistillationTrainingArguments
 from slimformer.training.distill_run import build_distillation
+
+logger = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # Training arguments worth carrying into the best-parameters YAML (the rest keep defaults).
@@ -114,7 +117,7 @@ def run_search(search: SearchArguments, args: DistillArguments, data_args: DataA
     remaining = max(0, search.n_trials - finished_trials(storage, search.study_name))
     run = build_distillation(args, data_args, training_args, for_search=True)
     if training_args.should_save:
-        print(f"study {search.study_name!r} in {url}: {remaining} trial(s) to run")
+        logger.info("study %r in %s: %d trial(s) to run", search.study_name, url, remaining)
     run.trainer.hyperparameter_search(
         hp_space=hp_space(search), compute_objective=validation_accuracy, n_trials=remaining,
         direction="maximize", backend="optuna", storage=storage,

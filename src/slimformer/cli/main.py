@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     from slimformer.errors import run_recipe
 
     module = importlib.import_module(f"slimformer.cli.commands.{step.replace('-', '_')}")
+    sys.argv[0] = f"slimformer {step}"  # what the step's --help and errors call it
     show_progress_logs()
     run_recipe(module.main, argv[1:])
 

@@ -13,7 +13,6 @@ variant folder that slimformer wrote (model.onnx + tokenizer.json + config.json)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +21,16 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from slimformer.errors import fail
+from slimformer.files import read_json
+from slimformer.models.onnx_files import onnx_file
 from slimformer.serving.variant import Variant, check_texts
 
 DEFAULT_MAX_LENGTH = 128  # as the transformers-based variants truncate
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        fail(f"{path} is not valid JSON: {err.msg}")
-
-
-def onnx_path(folder: Path) -> Path:
-    if (folder / "model.onnx").is_file():
-        return folder / "model.onnx"
-    files = sorted(folder.glob("*.onnx"))
-    if len(files) != 1:
-        fail(f"expected one ONNX model in {folder}, found {len(files)}")
-    return files[0]
+def read_optional_json(path: Path) -> dict[str, Any]:
+    """A JSON file beside the model, or {} where the folder has none."""
+    return read_json(path) if path.is_file() else {}
 
 
 def load_tokenizer(folder: Path, max_length: int) -> Tokenizer:
@@ -52,7 +40,7 @@ def load_tokenizer(folder: Path, max_length: int) -> Tokenizer:
         fail(f"no tokenizer.json in {folder}: the lean predictor needs a fast tokenizer "
              "(save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained)")
     tokenizer = Tokenizer.from_file(str(path))
-    settings = read_json(folder / "tokenizer_config.json")
+    settings = read_optional_json(folder / "tokenizer_config.json")
     pad_token = settings.get("pad_token") or "[PAD]"
     if isinstance(pad_token, dict):  # older tokenizer_config.json files store an AddedToken
         pad_token = pad_token.get("content", "[PAD]")
@@ -104,8 +92,8 @@ class LeanOnnxVariant(Variant):
         if not folder.is_dir():
             fail(f"model folder not found: {folder}")
         tokenizer = load_tokenizer(folder, max_length)
-        session = open_session(onnx_path(folder), threads)
-        id2label = read_json(folder / "config.json").get("id2label")
+        session = open_session(onnx_file(folder), threads)
+        id2label = read_optional_json(folder / "config.json").get("id2label")
         labels = [id2label[str(i)] for i in range(len(id2label))] if id2label else None
         return cls(session, tokenizer, labels, name, folder)
 

@@ -32,9 +32,8 @@ from slimformer.serving.variant import Variant, scratch_dir
 
 
 def set_threads(threads: int) -> None:
-    """Pin intra-op threads for torch (if loaded) and for BLAS/OpenMP in child processes."""
-    if threads < 1:
-        fail(f"threads must be at least 1, got {threads}")
+    """Pin intra-op threads for torch (if loaded) and for BLAS/OpenMP in child processes
+    (the range was checked with the other settings)."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)

@@ -76,6 +76,7 @@ PRUNE = ["--model_name_or_path", "{good}", "--output_dir", "{root}/pruned",
 COMPRESS = ["--model", "{good}", "--output_dir", "{root}/compressed", "--data_file", "{data}"]
 PUSH = ["--report", "{report}", "--namespace", "alice", "--name", "m", "--dry_run", "true"]
 FINETUNE = ["--model_name_or_path", "{good}", "--output_dir", "{root}/ft", *TRAIN]
+OPTIMIZE = ["--base_model", "{good}", "--output_dir", "{root}/opt", *DATA]
 
 # (recipe, arguments, a regular expression the error line must match)
 CASES = [
@@ -139,6 +140,12 @@ CASES = [
     ("benchmark", ["--variants", "x={no_labels}", *DATA], "id2label"),
     ("compress", [*COMPRESS[2:], "--model", "{truncated}"], "model.safetensors"),
     ("distill", ["--teacher_model", "{no_tokenizer}", *DISTILL[2:]], "tokenizer"),
+    ("optimize", [*OPTIMIZE, "--profile", "huge"], "unknown profile 'huge'"),
+    ("optimize", [*OPTIMIZE, "--students", "0 two"], "a student is a list of teacher layers"),
+    ("optimize", [*OPTIMIZE, "--max_accuracy_drop", "-1"], "--max_accuracy_drop"),
+    ("optimize", [*OPTIMIZE, "--variants", "onnx-int9"], "unknown variant"),
+    ("optimize", [*OPTIMIZE[:2], "--output_dir", "{good}", *DATA], "already holds"),
+    ("optimize", [*OPTIMIZE, "--rounds", "2"], "--rounds must be at least 3"),
     # configs
     ("benchmark", ["--config", "{root}/bad.yaml"], "not valid YAML"),
     ("benchmark", ["--config", "{root}/typo.yaml"], "thraeds"),

@@ -17,7 +17,8 @@ from .conftest import REPO
 
 PACKAGE = REPO / "src" / "slimformer"
 # The stages in the order data flows; top-level modules (errors, files, ...) serve them all.
-STAGES = ("data", "models", "serving", "training", "compression", "evaluation", "hub", "cli")
+STAGES = ("data", "models", "serving", "training", "compression", "evaluation", "hub",
+          "optimize", "cli")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 

@@ -45,6 +45,11 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "alpha": (0, 1, True, True),
     "temperature": (0, None, False, True),
     "steps": (1, None, True, True),
+    # optimize
+    "train_batch_size": (1, None, True, True),
+    "max_accuracy_drop": (0, None, True, True),
+    "max_latency_ms": (0, None, False, True),
+    "max_size_mb": (0, None, False, True),
     # search
     "n_trials": (1, None, True, True),
     "min_epochs": (1, None, True, True),

@@ -15,6 +15,7 @@ from slimformer import __version__
 
 # step -> one line of help; the step runs slimformer.cli.commands.STEP (with - as _)
 COMMANDS: dict[str, str] = {
+    "optimize": "the whole chain: the fastest variant within an accuracy budget",
     "finetune": "fine-tune a classifier on CLINC150 (how a teacher is made)",
     "distill": "distil a teacher into a smaller student (or train it on labels)",
     "search": "search distillation settings with Optuna, then train the best",
@@ -44,6 +45,7 @@ def show_progress_logs() -> None:
     root = logging.getLogger("slimformer")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    root.propagate = False  # printed once, here, whatever the root logger does
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -141,10 +141,13 @@ def check_variants(variants: list[Variant]) -> None:
 
 
 def benchmark_variants(variants: list[Variant], test: Dataset,
-                       settings: BenchmarkSettings | None = None) -> dict[str, Any]:
+                       settings: BenchmarkSettings | None = None,
+                       validation: Dataset | None = None) -> dict[str, Any]:
     """Every figure for every variant; returns the report dict.
 
     Accuracy in this process; latency, throughput and memory per variant in its own process.
+    With `validation`, each row also holds its scores on that split under "validation" (what a
+    choice between variants may rest on; the test split is only reported).
     """
     settings = settings or BenchmarkSettings()
     check_ranges(settings)
@@ -155,6 +158,9 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
     results = {v.name: {**v.info(), "size_mb": v.size_mb()} for v in variants}
     for variant in variants:
         results[variant.name].update(measure_accuracy(variant, test, settings.batch_size))
+        if validation is not None:
+            results[variant.name]["validation"] = measure_accuracy(variant, validation,
+                                                                   settings.batch_size)
     speed = measure_speed(variants, test, settings, load_before)
     result = speed["result"]
     for name, row in results.items():
@@ -177,12 +183,15 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
 
 
 def benchmark_folders(specs: list[str], data_args: DataArguments, settings: BenchmarkSettings,
-                      output_dir: str | Path, baseline: str | None = None) -> dict[str, Path]:
-    """Load each `NAME=FOLDER[@KIND]`, benchmark them side by side on the test split and write
-    the reports to `output_dir`; returns their paths."""
-    test = load_clinc(data_args.data_file, data_args.dataset_config,
-                      max_samples=data_args.max_samples)["test"]
-    check_query_counts(test, settings)
+                      output_dir: str | Path, baseline: str | None = None,
+                      with_validation: bool = False) -> dict[str, Path]:
+    """Load each `NAME=FOLDER[@KIND]`, benchmark them side by side on the test split (and the
+    validation split's accuracy too, if asked) and write the reports to `output_dir`; returns
+    their paths."""
+    data = load_clinc(data_args.data_file, data_args.dataset_config,
+                      max_samples=data_args.max_samples)
+    check_query_counts(data["test"], settings)
     variants = [load_variant(spec, threads=settings.threads) for spec in specs]
-    report = benchmark_variants(variants, test, settings)
+    report = benchmark_variants(variants, data["test"], settings,
+                                data["validation"] if with_validation else None)
     return write_report(report, output_dir, baseline)

@@ -165,7 +165,8 @@ def folder_map(plans: list[RepoPlan]) -> dict[str, str]:
 
 
 def published_files(folder: Path) -> list[Path]:
-    files = [p for p in sorted(folder.iterdir()) if p.is_file()
+    # Hidden files are slimformer's own bookkeeping (step records, output markers).
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
              and any(fnmatch(p.name, pat) for pat in PUBLISHED)
              and not any(fnmatch(p.name, pat) for pat in NOT_PUBLISHED)]
     pickled = [p.name for p in folder.iterdir() if any(fnmatch(p.name, pat)

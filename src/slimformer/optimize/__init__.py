@@ -1,0 +1,1 @@
+"""`slimformer optimize`: the whole chain in one run, and the fastest variant within budget."""

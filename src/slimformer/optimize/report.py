@@ -1,0 +1,100 @@
+"""The run's own report: every variant with its validation and test accuracy, the budget, the
+Pareto front and the chosen variant, as report.md, report.json, report.png and best.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from slimformer.optimize.select import Budget, validation_accuracy
+
+
+def table(report: dict[str, Any], choice: dict[str, Any]) -> list[str]:
+    lines = ["| Variant | Kind | Validation acc. % | Test acc. % | p50 ms (rounds) | Size MB | "
+             "Budget |", "|---|---|---|---|---|---|---|"]
+    for row in sorted(report["variants"], key=lambda r: r["latency_ms"]["p50"]):
+        lat = row["latency_ms"]
+        name = row["name"]
+        mark = "**chosen**" if name == choice["name"] else (
+            "met" if not choice["missed"][name] else "missed: " + "; ".join(choice["missed"][name]))
+        front = " (Pareto front)" if name in choice["pareto_front"] else ""
+        lines.append(f"| {name}{front} | {row.get('kind', '?')} | "
+                     f"{validation_accuracy(row):.2f} | {100 * row['accuracy']:.2f} | "
+                     f"{lat['p50']:.2f} ({lat.get('p50_min', lat['p50']):.2f}–"
+                     f"{lat.get('p50_max', lat['p50']):.2f}) | {row['size_mb']:.1f} | {mark} |")
+    return lines
+
+
+def usage(choice: dict[str, Any]) -> str:
+    path = choice.get("path") or "FOLDER"
+    if choice.get("kind") == "onnx-lean":
+        return (f"from slimformer import load_variant\n"
+                f"predictor = load_variant(\"{path}@onnx-lean\")  # onnxruntime + tokenizers\n"
+                f"predictor.predict([\"what's my balance\"])\n\n"
+                f"from optimum.onnxruntime import pipeline\n"
+                f"pipe = pipeline(\"text-classification\", model=\"{path}\")")
+    return (f"from transformers import pipeline\n"
+            f"pipe = pipeline(\"text-classification\", model=\"{path}\")\n"
+            f"pipe(\"what's my balance\")")
+
+
+def markdown(report: dict[str, Any], choice: dict[str, Any], budget: Budget) -> str:
+    limits = [f"at most {budget.max_accuracy_drop} points of validation accuracy below the "
+              "teacher"]
+    if budget.max_latency_ms is not None:
+        limits.append(f"p50 at most {budget.max_latency_ms} ms")
+    if budget.max_size_mb is not None:
+        limits.append(f"size at most {budget.max_size_mb} MB")
+    return "\n".join([
+        "# slimformer optimize", "", f"Budget: {'; '.join(limits)}.", "",
+        f"Chosen: **{choice['name']}**: {choice['reason']}. On the test split (reported, never "
+        f"used to choose): {100 * choice['test_accuracy']:.2f}% against the teacher's "
+        f"{100 * choice['teacher_test_accuracy']:.2f}%.", "",
+        *table(report, choice), "",
+        "Validation accuracy chooses; each variant's timing comes from its own process, in "
+        "rounds (see benchmark/report.md for throughput, memory and the machine).", "",
+        "![validation accuracy vs latency](report.png)", "",
+        "## Use it", "", "```python", usage(choice), "```", ""])
+
+
+def plot(report: dict[str, Any], choice: dict[str, Any], path: Path) -> None:
+    """Validation accuracy vs p50 latency, size as bubble area, the Pareto front drawn and the
+    chosen variant marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["variants"]
+    biggest = max(r["size_mb"] for r in rows) or 1.0
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for row in rows:
+        x, y = row["latency_ms"]["p50"], validation_accuracy(row)
+        chosen = row["name"] == choice["name"]
+        ax.scatter(x, y, s=1500 * row["size_mb"] / biggest + 40, alpha=0.5,
+                   edgecolors="red" if chosen else "black", linewidths=2.5 if chosen else 0.8)
+        ax.annotate(row["name"] + (" (chosen)" if chosen else ""), (x, y),
+                    textcoords="offset points", xytext=(0, 12), ha="center", fontsize=8)
+    front = sorted((r for r in rows if r["name"] in choice["pareto_front"]),
+                   key=lambda r: r["latency_ms"]["p50"])
+    ax.plot([r["latency_ms"]["p50"] for r in front], [validation_accuracy(r) for r in front],
+            linestyle="--", color="grey", linewidth=1, label="Pareto front")
+    ax.set_xlabel("Latency p50 (ms, batch 1, per-process)")
+    ax.set_ylabel("Validation accuracy (%)")
+    ax.set_title("Variants: validation accuracy vs latency; bubble area = size")
+    ax.legend(loc="lower right")
+    ax.margins(x=0.25, y=0.25)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_optimize_report(report: dict[str, Any], choice: dict[str, Any], budget: Budget,
+                          run: Path) -> None:
+    (run / "best.json").write_text(json.dumps(choice, indent=2, default=str))
+    (run / "report.json").write_text(json.dumps({"choice": choice, "budget": vars(budget),
+                                                 "benchmark": report}, indent=2, default=str))
+    (run / "report.md").write_text(markdown(report, choice, budget))
+    plot(report, choice, run / "report.png")

@@ -1,0 +1,205 @@
+"""The whole chain in one run: teacher, students, compressed variants, one side-by-side
+benchmark, the choice within budget, reports and a model card for every variant.
+
+    run folder/
+      teacher/                 fine-tuned teacher (unless one was given)
+      student-3l-0-2-4/ ...    distilled students, layers cut from the teacher
+      variants/MODEL/...       compressed variants of each model
+      benchmark/               report.json/.md/.png of every variant (per-process timing)
+      hub/                     each variant's repository as a push would publish it
+      report.md, report.json, report.png (Pareto front, chosen variant marked), best.json
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from slimformer.checks import check_ranges
+from slimformer.data.args import DataArguments
+from slimformer.errors import fail
+from slimformer.evaluation.settings import BenchmarkSettings
+from slimformer.files import check_target, write_marker
+from slimformer.optimize.args import PROFILES, OptimizeArguments
+from slimformer.optimize.report import write_optimize_report
+from slimformer.optimize.select import Budget, choose
+from slimformer.optimize.steps import Step, run_steps
+
+logger = logging.getLogger(__name__)
+STEP = "optimize"
+
+
+def student_layers(spec: str) -> list[int]:
+    try:
+        layers = [int(x) for x in str(spec).replace(",", " ").split()]
+    except ValueError:
+        fail(f"a student is a list of teacher layers like '0 2 4', got {spec!r}")
+    if not layers:
+        fail("a student needs at least one teacher layer")
+    return layers
+
+
+def check_arguments(args: OptimizeArguments) -> None:
+    if args.profile not in PROFILES:
+        fail(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+    for key in ("finetune_epochs", "distill_epochs"):
+        if float(args.setting(key)) <= 0:
+            fail(f"--{key} must be greater than 0, got {args.setting(key)}")
+    for spec in args.setting("students"):
+        student_layers(spec)
+    from slimformer.compression.args import ALL_VARIANTS
+
+    unknown = sorted(set(args.setting("variants")) - set(ALL_VARIANTS))
+    if unknown:
+        fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
+
+
+def training_arguments(folder: Path, args: OptimizeArguments, epochs: float, **extra: Any):
+    from slimformer.training.args import DistillationTrainingArguments
+
+    return DistillationTrainingArguments(
+        output_dir=str(folder), num_train_epochs=epochs, learning_rate=args.learning_rate,
+        per_device_train_batch_size=args.train_batch_size, per_device_eval_batch_size=128,
+        eval_strategy="no", save_strategy="no", report_to="none", seed=args.training_seed,
+        disable_tqdm=True, logging_strategy="no", **extra)
+
+
+def data_settings(data_args: DataArguments) -> dict[str, Any]:
+    from slimformer.training.run_folder import data_identity
+
+    return data_identity(data_args)
+
+
+def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -> Step:
+    epochs = float(args.setting("finetune_epochs"))
+
+    def train(folder: Path) -> None:
+        from slimformer.training.finetune import finetune
+
+        finetune(args.base_model, data_args, training_arguments(folder, args, epochs))
+
+    return Step("teacher", run / "teacher", {"base_model": args.base_model, "epochs": epochs,
+                                             "lr": args.learning_rate, "seed": args.training_seed,
+                                             **data_settings(data_args)},
+                train, estimate_min=3.5 * epochs)
+
+
+def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArguments,
+                 data_args: DataArguments, run: Path) -> Step:
+    layers = student_layers(spec)
+    epochs = float(args.setting("distill_epochs"))
+    name = f"student-{len(layers)}l-{'-'.join(map(str, layers))}"
+
+    def train(folder: Path) -> None:
+        from slimformer.training.args import DistillArguments
+        from slimformer.training.distill_run import distill
+
+        distill(DistillArguments(teacher_model=teacher, student_layers=layers,
+                                 cache_dir=str(run / "cache")), data_args,
+                training_arguments(folder, args, epochs, alpha=args.alpha,
+                                   temperature=args.temperature))
+
+    settings = {"teacher": teacher, "layers": layers, "epochs": epochs, "alpha": args.alpha,
+                "temperature": args.temperature, "lr": args.learning_rate,
+                "seed": args.training_seed,
+                **data_settings(data_args)}
+    return Step(name, run / name, settings, train, depends, estimate_min=2.0 * epochs)
+
+
+def compress_step(model: str, name: str, depends: list[str], args: OptimizeArguments,
+                  data_args: DataArguments, threads: int, run: Path) -> Step:
+    variants = list(args.setting("variants"))
+
+    def compress(folder: Path) -> None:
+        from slimformer.compression.args import CompressArguments
+        from slimformer.compression.variants import make_variants
+
+        make_variants(CompressArguments(model=model, output_dir=str(folder), variants=variants),
+                      data_args, threads)
+
+    return Step(f"compress-{name}", run / "variants" / name,
+                {"model": model, "variants": variants}, compress, depends,
+                estimate_min=0.7 * len(variants))
+
+
+def variant_specs(models: dict[str, str], run: Path) -> list[str]:
+    """The benchmark's variants: each model (PyTorch) and every compressed folder of it, ONNX
+    ones run by the lean predictor as a service would."""
+    specs = []
+    for name, folder in models.items():
+        specs.append(f"{name}={folder}@pytorch")
+        for variant in sorted((run / "variants" / name).glob("*")):
+            if variant.is_dir() and not variant.name.startswith("."):
+                kind = "onnx-lean" if any(variant.glob("*.onnx")) else None
+                suffix = variant.name[len(Path(folder).name) + 1:]
+                specs.append(f"{name}-{suffix}={variant}" + (f"@{kind}" if kind else ""))
+    return specs
+
+
+def plan(args: OptimizeArguments, data_args: DataArguments, settings: BenchmarkSettings,
+         run: Path) -> tuple[list[Step], dict[str, str]]:
+    steps: list[Step] = []
+    if args.teacher:
+        from slimformer.models.aliases import resolve_model
+
+        teacher, teacher_step_name = resolve_model(args.teacher), None
+    else:
+        steps.append(teacher_step(args, data_args, run))
+        teacher, teacher_step_name = str(run / "teacher"), "teacher"
+    models = {"teacher": teacher}
+    depends = [teacher_step_name] if teacher_step_name else []
+    for spec in args.setting("students"):
+        step = student_step(spec, teacher, depends, args, data_args, run)
+        steps.append(step)
+        models[step.name] = str(step.folder)
+    trained = {step.name for step in steps}
+    for name, folder in models.items():
+        depends = [name] if name in trained else []
+        steps.append(compress_step(folder, name, depends, args, data_args, settings.threads, run))
+    return steps, models
+
+
+def optimize(args: OptimizeArguments, data_args: DataArguments,
+             settings: BenchmarkSettings) -> dict[str, Any]:
+    """Run (or resume) the chain and choose; returns the choice."""
+    check_arguments(args)
+    check_ranges(args, data_args, settings)
+    run = Path(args.output_dir)
+    check_target(run, STEP, flag="another --output_dir")
+    run.mkdir(parents=True, exist_ok=True)
+    write_marker(run, STEP)
+    steps, models = plan(args, data_args, settings, run)
+    benchmark_dir = run / "benchmark"
+
+    def benchmark(folder: Path) -> None:
+        from slimformer.evaluation.benchmark import benchmark_folders
+
+        benchmark_folders(variant_specs(models, run), data_args, settings, folder, "teacher",
+                          with_validation=True)
+
+    steps.append(Step("benchmark", benchmark_dir, {"settings": vars(settings),
+                                                   "data": data_settings(data_args)},
+                      benchmark, [s.name for s in steps], estimate_min=3.0))
+    run_steps(steps)
+    report = json.loads((benchmark_dir / "report.json").read_text())
+    budget = Budget(args.max_accuracy_drop, args.max_latency_ms, args.max_size_mb)
+    choice = choose(report, "teacher", budget)
+    write_optimize_report(report, choice, budget, run)
+    publish(args, report, benchmark_dir, run)
+    return choice
+
+
+def publish(args: OptimizeArguments, report: dict[str, Any], benchmark_dir: Path,
+            run: Path) -> None:
+    """Every variant's repository with its card under run/hub; with --push, on the Hub."""
+    from slimformer.hub.staging import dry_run, plan_push, report_plot
+
+    report_path = benchmark_dir / "report.json"
+    plans = plan_push(report, args.namespace, args.name, report_path=report_path)
+    dry_run(plans, report, run / "hub", plot=report_plot(report_path))
+    if args.push:
+        from slimformer.hub.push import push
+
+        push(plans, report, plot=report_plot(report_path))

@@ -1,0 +1,162 @@
+"""`slimformer optimize`: the choice rests on validation only, a run resumes where it stopped,
+and a changed setting redoes only what depends on it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slimformer.errors import SlimformerError
+from slimformer.optimize.select import Budget, choose, pareto_front
+
+from .conftest import tiny_bert
+
+
+def row(name, val, test, p50, size=10.0, kind="onnx-lean"):
+    return {"name": name, "kind": kind, "accuracy": test / 100, "size_mb": size,
+            "validation": {"accuracy": val / 100},
+            "latency_ms": {"p50": p50, "p50_min": p50 * 0.95, "p50_max": p50 * 1.05}}
+
+
+REPORT = {"variants": [row("teacher", 95.0, 87.0, 10.0, 90, "pytorch"),
+                       row("int8", 94.8, 86.9, 2.0, 23),
+                       row("student", 94.0, 86.5, 1.0, 17),
+                       row("student-fp32", 94.4, 86.6, 5.0, 60, "pytorch")]}
+
+
+def test_the_fastest_within_the_budget_is_chosen_on_validation():
+    choice = choose(REPORT, "teacher", Budget(0.5))
+    assert choice["name"] == "int8"  # student is faster but 1.0 pt below on validation
+    assert "fastest within 0.5 pt" in choice["reason"] and "5.0x the teacher" in choice["reason"]
+    assert choose(REPORT, "teacher", Budget(1.0))["name"] == "student"
+    assert choose(REPORT, "teacher", Budget(1.0, max_size_mb=20))["name"] == "student"
+    assert choose(REPORT, "teacher", Budget(0.5, max_size_mb=70))["name"] == "int8"
+
+
+def test_the_test_split_never_changes_the_choice():
+    other = copy.deepcopy(REPORT)
+    for r in other["variants"]:
+        r["accuracy"] = {"teacher": 0.5, "int8": 0.1, "student": 0.99, "student-fp32": 0.2}[
+            r["name"]]
+    for budget in (Budget(0.5), Budget(1.0), Budget(2.0, max_latency_ms=4.0)):
+        assert choose(other, "teacher", budget)["name"] == choose(REPORT, "teacher",
+                                                                  budget)["name"]
+
+
+def test_a_budget_nothing_meets_names_the_closest_candidate():
+    with pytest.raises(SlimformerError, match="no variant meets the budget; the closest is "
+                                              "'int8': p50 2.00 ms"):
+        choose(REPORT, "teacher", Budget(0.5, max_latency_ms=1.5))
+
+
+def test_pareto_front():
+    assert set(pareto_front(REPORT["variants"])) == {"teacher", "int8", "student"}
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole run on a tiny model
+
+
+def arguments(tmp: Path, clinc_dir: Path, base: Path, **changes):
+    from slimformer.data.args import DataArguments
+    from slimformer.evaluation.settings import BenchmarkSettings
+    from slimformer.optimize.args import OptimizeArguments
+
+    args = OptimizeArguments(base_model=str(base), students=["0"], variants=["onnx-int8"],
+                             output_dir=str(tmp / "run"), max_accuracy_drop=100.0,
+                             namespace="alice", **changes)
+    data = DataArguments(data_file=str(clinc_dir), max_samples=120, max_length=16)
+    settings = BenchmarkSettings(threads=1, latency_queries=20, warmup_queries=3,
+                                 batch_size=16, throughput_batches=1, measure_memory=False)
+    return args, data, settings
+
+
+def finished(run: Path) -> dict[str, float]:
+    """When each step of the run finished, by its folder."""
+    return {p.parent.relative_to(run).as_posix(): json.loads(p.read_text())["finished"]
+            for p in run.rglob(".slimformer-step.json")}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, tokenizer):
+    folder = tmp_path_factory.mktemp("optimize") / "base"
+    tiny_bert().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(base, clinc_dir):
+    from slimformer.optimize.run import optimize
+
+    tmp = base.parent
+    choice = optimize(*arguments(tmp, clinc_dir, base))
+    return tmp / "run", choice
+
+
+def test_a_run_writes_every_variant_report_choice_and_card(first_run):
+    run, choice = first_run
+    report = json.loads((run / "benchmark" / "report.json").read_text())
+    names = {r["name"] for r in report["variants"]}
+    assert names == {"teacher", "teacher-onnx-int8", "student-1l-0", "student-1l-0-onnx-int8"}
+    assert choice == json.loads((run / "best.json").read_text())
+    fastest = min(report["variants"], key=lambda r: r["latency_ms"]["p50"])
+    assert choice["name"] == fastest["name"]  # the budget (100 pt) admits every variant
+    assert "**chosen**" in (run / "report.md").read_text()
+    assert (run / "report.png").stat().st_size > 10_000
+    cards = sorted(run.glob("hub/alice/*/README.md"))
+    assert len(cards) == 4
+    assert set(finished(run)) == {"teacher", "student-1l-0", "variants/teacher",
+                                  "variants/student-1l-0", "benchmark"}
+
+
+def test_rerun_skips_finished_steps_and_a_change_redoes_only_its_dependants(first_run, base,
+                                                                          clinc_dir):
+    from slimformer.optimize.run import optimize
+
+    run, _ = first_run
+    before = finished(run)
+    optimize(*arguments(base.parent, clinc_dir, base))
+    assert finished(run) == before  # nothing redone
+    optimize(*arguments(base.parent, clinc_dir, base, alpha=0.3))
+    after = finished(run)
+    unchanged = {k for k in before if after[k] == before[k]}
+    assert unchanged == {"teacher", "variants/teacher"}  # the student's chain was redone
+    with pytest.raises(SlimformerError, match="no variant meets the budget; the closest is"):
+        optimize(*arguments(base.parent, clinc_dir, base, alpha=0.3, max_latency_ms=1e-6))
+
+
+def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path, base, clinc_dir):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "slimformer.cli.main", "optimize",
+               "--base_model", str(base), "--data_file", str(clinc_dir), "--max_samples", "120",
+               "--max_length", "16", "--students", "0", "--variants", "onnx-int8",
+               "--output_dir", str(run), "--max_accuracy_drop", "100", "--threads", "1",
+               "--latency_queries", "20", "--warmup_queries", "3", "--batch_size", "16",
+               "--throughput_batches", "1", "--measure_memory", "false"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    record = run / "teacher" / ".slimformer-step.json"
+    deadline = time.time() + 300
+    while not record.is_file() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # kill -9, children included, mid-run
+    process.wait()
+    assert record.is_file()
+    teacher_done = json.loads(record.read_text())["finished"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(record.read_text())["finished"] == teacher_done
+    assert "teacher                      done" in result.stdout
+    assert (run / "best.json").is_file()
+    assert not [p for p in run.rglob("*") if p.name.startswith(".") and "-" in p.name
+                and p.is_dir()]  # no staging folder left behind

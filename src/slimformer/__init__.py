@@ -7,7 +7,8 @@ predictor stay light; each name loads its stage only when first used:
     from slimformer import benchmark, write_report, render_card, push, dry_run
 
 The stages, in the order data flows (a stage never imports a later one): `data`, `models`,
-`serving`, `training`, `compression`, `evaluation`, `hub`; `cli` is the `slimformer` command.
+`serving`, `training`, `compression`, `evaluation`, `hub`, `optimize`; `cli` is the `slimformer`
+command.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ _API: dict[str, tuple[str, str]] = {
     "plan_push": ("slimformer.hub.staging", "plan_push"),
     "dry_run": ("slimformer.hub.staging", "dry_run"),
     "push": ("slimformer.hub.push", "push"),
+    # the whole chain
+    "run_optimize": ("slimformer.optimize.run", "optimize"),  # `optimize` is the subpackage
+    "OptimizeArguments": ("slimformer.optimize.args", "OptimizeArguments"),
 }
 
 __all__ = ["SlimformerError", "__version__", *_API]

@@ -20,7 +20,7 @@ from huggingface_hub import ModelCard
 from slimformer import __version__
 from slimformer.data.clinc import oos_id
 from slimformer.errors import fail
-from slimformer.evaluation.report import p50_cell, speed_phrase
+from slimformer.evaluation.report import fmt, p50_cell, speed_phrase
 from slimformer.hub.args import DEFAULT_LICENSE
 from slimformer.hub.card_data import (
     FULL_TEST_ROWS,
@@ -57,10 +57,6 @@ def template_text(name: str = TEMPLATE) -> str:
         fail(f"model card template {name!r} is missing from the slimformer package "
              "(reinstall it: pip install -e .)")
     return path.read_text(encoding="utf-8")
-
-
-def fmt(value: float | None, decimals: int, suffix: str = "") -> str:
-    return "n/a" if value is None else f"{value:,.{decimals}f}{suffix}"
 
 
 def signed(value: float | None, decimals: int) -> str:

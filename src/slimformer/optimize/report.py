@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from slimformer.evaluation.report import p50_cell
 from slimformer.optimize.select import Budget, validation_accuracy
 
 
@@ -14,15 +15,13 @@ def table(report: dict[str, Any], choice: dict[str, Any]) -> list[str]:
     lines = ["| Variant | Kind | Validation acc. % | Test acc. % | p50 ms (rounds) | Size MB | "
              "Budget |", "|---|---|---|---|---|---|---|"]
     for row in sorted(report["variants"], key=lambda r: r["latency_ms"]["p50"]):
-        lat = row["latency_ms"]
         name = row["name"]
         mark = "**chosen**" if name == choice["name"] else (
             "met" if not choice["missed"][name] else "missed: " + "; ".join(choice["missed"][name]))
         front = " (Pareto front)" if name in choice["pareto_front"] else ""
         lines.append(f"| {name}{front} | {row.get('kind', '?')} | "
                      f"{validation_accuracy(row):.2f} | {100 * row['accuracy']:.2f} | "
-                     f"{lat['p50']:.2f} ({lat.get('p50_min', lat['p50']):.2f}–"
-                     f"{lat.get('p50_max', lat['p50']):.2f}) | {row['size_mb']:.1f} | {mark} |")
+                     f"{p50_cell(row)} | {row['size_mb']:.1f} | {mark} |")
     return lines
 
 

@@ -26,6 +26,7 @@ from slimformer.optimize.args import PROFILES, OptimizeArguments
 from slimformer.optimize.report import write_optimize_report
 from slimformer.optimize.select import Budget, choose
 from slimformer.optimize.steps import Step, run_steps
+from slimformer.training.run_folder import data_identity
 
 logger = logging.getLogger(__name__)
 STEP = "optimize"
@@ -66,12 +67,6 @@ def training_arguments(folder: Path, args: OptimizeArguments, epochs: float, **e
         disable_tqdm=True, logging_strategy="no", **extra)
 
 
-def data_settings(data_args: DataArguments) -> dict[str, Any]:
-    from slimformer.training.run_folder import data_identity
-
-    return data_identity(data_args)
-
-
 def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -> Step:
     epochs = float(args.setting("finetune_epochs"))
 
@@ -82,7 +77,7 @@ def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -
 
     return Step("teacher", run / "teacher", {"base_model": args.base_model, "epochs": epochs,
                                              "lr": args.learning_rate, "seed": args.training_seed,
-                                             **data_settings(data_args)},
+                                             **data_identity(data_args)},
                 train, estimate_min=3.5 * epochs)
 
 
@@ -104,7 +99,7 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
     settings = {"teacher": teacher, "layers": layers, "epochs": epochs, "alpha": args.alpha,
                 "temperature": args.temperature, "lr": args.learning_rate,
                 "seed": args.training_seed,
-                **data_settings(data_args)}
+                **data_identity(data_args)}
     return Step(name, run / name, settings, train, depends, estimate_min=2.0 * epochs)
 
 
@@ -180,7 +175,7 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
                           with_validation=True)
 
     steps.append(Step("benchmark", benchmark_dir, {"settings": vars(settings),
-                                                   "data": data_settings(data_args)},
+                                                   "data": data_identity(data_args)},
                       benchmark, [s.name for s in steps], estimate_min=3.0))
     run_steps(steps)
     report = json.loads((benchmark_dir / "report.json").read_text())

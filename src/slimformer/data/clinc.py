@@ -58,7 +58,7 @@ def oos_id() -> int:
 
 def load_clinc(
     data_file: str | Path | None = None,
-    config: str = "plus",
+    config: str | None = "plus",
     *,
     max_samples: int | None = None,
 ) -> DatasetDict:
@@ -66,16 +66,20 @@ def load_clinc(
 
     `max_samples` keeps the first N rows of each split after a fixed shuffle (for quick runs).
     """
+    config = config or "plus"
     if config not in CONFIGS:
         fail(f"unknown CLINC150 config {config!r}; choose one of {', '.join(CONFIGS)}")
     dataset = load_raw_json(data_file, config) if data_file else load_from_hub(config)
     validate_clinc(dataset)
-    if max_samples:
-        dataset = DatasetDict({
-            split: ds.shuffle(seed=0).select(range(min(max_samples, len(ds))))
-            for split, ds in dataset.items()
-        })
-    return dataset
+    return keep_samples(dataset, max_samples)
+
+
+def keep_samples(dataset: DatasetDict, max_samples: int | None) -> DatasetDict:
+    """The first N rows of each split after a fixed shuffle (None: all)."""
+    if not max_samples:
+        return dataset
+    return DatasetDict({split: ds.shuffle(seed=0).select(range(min(max_samples, len(ds))))
+                        for split, ds in dataset.items()})
 
 
 def load_from_hub(config: str) -> DatasetDict:
@@ -167,6 +171,9 @@ def tokenize(dataset: DatasetDict | Dataset, tokenizer: Any, max_length: int = 1
     return encoded.rename_column(LABEL_COLUMN, "labels")
 
 
-def label_config() -> dict[str, Any]:
-    """Keyword arguments for a model config: num_labels, id2label and label2id."""
-    return {"num_labels": len(label_names()), "id2label": id2label(), "label2id": label2id()}
+def label_config(names: list[str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for a model config: num_labels, id2label and label2id (CLINC150's
+    labels unless `names` are given)."""
+    names = list(names) if names is not None else label_names()
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)}}

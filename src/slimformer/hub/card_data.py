@@ -27,7 +27,7 @@ LIBRARIES = {"pytorch": "transformers", "pytorch-int8": "slimformer", "onnx": "o
 
 
 STEP_TITLES = {
-    "finetune": "Fine-tuning on CLINC150",
+    "finetune": "Fine-tuning",
     "distill": "Knowledge distillation",
     "quantize-dynamic-torch": "Dynamic int8 quantization (PyTorch)",
     "onnx-export": "Export to ONNX",
@@ -71,8 +71,9 @@ def step_names(provenance: dict[str, Any]) -> list[str]:
     return [step.get("step", "?") for step in provenance.get("steps", [])]
 
 
-def variant_tags(kind: str, steps: list[str]) -> list[str]:
-    tags = ["text-classification", "intent-classification", "clinc150", "slimformer"]
+def variant_tags(kind: str, steps: list[str], clinc: bool = True) -> list[str]:
+    tags = (["text-classification", "intent-classification", "clinc150", "slimformer"] if clinc
+            else ["text-classification", "slimformer"])
     if "distill" in steps:
         tags.append("distillation")
     if kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps):
@@ -86,7 +87,21 @@ def variant_tags(kind: str, steps: list[str]) -> list[str]:
 
 def dataset_config_of(report: dict[str, Any], override: str | None = None) -> str:
     data = report.get("data") or {}
-    return override or data.get("dataset_config") or "plus"
+    return override or data.get("dataset_config") or ("plus" if is_clinc(report) else "")
+
+
+def is_clinc(report: dict[str, Any]) -> bool:
+    """Whether the report was measured on CLINC150 (reports from before other data: yes)."""
+    return (report.get("data") or {}).get("clinc", True)
+
+
+def dataset_ids(report: dict[str, Any]) -> list[str] | None:
+    """The Hub datasets a card links to: CLINC150's, or the report's Hub id (none for a
+    local file)."""
+    if is_clinc(report):
+        return [HUB_DATASET]
+    hub_id = (report.get("data") or {}).get("dataset")
+    return [hub_id] if hub_id else None
 
 
 def machine_summary(report: dict[str, Any]) -> str:
@@ -101,9 +116,17 @@ def machine_summary(report: dict[str, Any]) -> str:
 def eval_results(row: dict[str, Any], report: dict[str, Any],
                  dataset_config: str) -> list[EvalResult]:
     """The model-index: accuracy, OOS figures, latency and size on the clinc_oos test split."""
-    common = {"task_type": "text-classification", "task_name": "Intent classification",
-              "dataset_type": HUB_DATASET, "dataset_name": f"CLINC150 ({dataset_config})",
-              "dataset_config": dataset_config, "dataset_split": "test"}
+    data = report.get("data") or {}
+    if is_clinc(report):
+        dataset = {"dataset_type": HUB_DATASET, "dataset_name": f"CLINC150 ({dataset_config})",
+                   "dataset_config": dataset_config}
+    else:
+        dataset = {"dataset_type": data.get("dataset") or "local",
+                   "dataset_name": data.get("name", "local data"),
+                   **({"dataset_config": dataset_config} if dataset_config else {})}
+    task = "Intent classification" if is_clinc(report) else "Text classification"
+    common = {"task_type": "text-classification", "task_name": task, **dataset,
+              "dataset_split": "test"}
     env = report["environment"]
     where = (f"batch 1, {env.get('threads', '?')} thread(s), "
              f"{env.get('cpu', {}).get('model', 'unknown CPU')}")
@@ -116,7 +139,8 @@ def eval_results(row: dict[str, Any], report: dict[str, Any],
     ]
     return [EvalResult(**common, metric_type=kind, metric_value=round(float(value), 4),
                        metric_name=name, metric_config=config)
-            for kind, value, name, config in metrics if value is not None]
+            for kind, value, name, config in metrics
+            if value is not None and value == value]  # NaN: data without out-of-scope rows
 
 
 @dataclass
@@ -157,11 +181,17 @@ class CardBody:
     onnx_file: str
     example_query: str
     example_intent: str
-    oos_id: int
+    oos_id: int | None
     oos_recall: str
     in_scope: str
     quantized: bool
     dataset_config: str
+    clinc: bool  # CLINC150, or other data (the report's "data")
+    dataset_name: str
+    labels_count: int | str
+    oos_label: str | None
+    # the out-of-scope fallback: rule, threshold and test scores with it (None: no rule)
+    fallback: dict[str, str] | None
     license: str
     slimformer_version: str
 
@@ -200,12 +230,12 @@ def card_data(row: dict[str, Any], report: dict[str, Any], repo_id: str,
     return VariantCardData(
         body=body,
         base_model=base_model,
-        datasets=[HUB_DATASET],
-        language=["en"],
+        datasets=dataset_ids(report),
+        language=["en"] if is_clinc(report) else None,
         license=license,
         library_name=LIBRARIES.get(kind, "transformers"),
         pipeline_tag="text-classification",
-        tags=variant_tags(kind, steps),
+        tags=variant_tags(kind, steps, is_clinc(report)),
         metrics=["accuracy", "recall"],
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results(row, report, dataset_config),

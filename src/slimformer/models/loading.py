@@ -83,14 +83,16 @@ def load_tokenizer(name_or_path: str):
     return load_folder_tokenizer(resolve_model(name_or_path))
 
 
-def load_classifier(name_or_path: str, **config: Any) -> PreTrainedModel:
-    """A sequence classifier with CLINC150's labels; a new head where the checkpoint has none."""
+def load_classifier(name_or_path: str, labels: list[str] | None = None,
+                    **config: Any) -> PreTrainedModel:
+    """A sequence classifier with the data's labels (CLINC150's unless `labels` are given); a
+    new head where the checkpoint has none or its labels differ."""
     name_or_path = resolve_model(name_or_path)
     if Path(name_or_path).is_dir():
         check_weight_files(Path(name_or_path))
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, **label_config(), ignore_mismatched_sizes=True, **config
+            name_or_path, **label_config(labels), ignore_mismatched_sizes=True, **config
         )
     except (OSError, ValueError) as err:
         fail(f"cannot load a model from {name_or_path!r}: {first_line(err)}", err)

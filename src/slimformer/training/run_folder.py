@@ -20,8 +20,15 @@ RUN_FILE = "slimformer-run.json"  # the step, base model and data a training run
 
 def data_identity(data_args: DataArguments) -> dict[str, Any]:
     source = str(Path(data_args.data_file).resolve()) if data_args.data_file else "hub"
-    return {"data": source, "config": data_args.dataset_config,
-            "max_samples": data_args.max_samples, "max_length": data_args.max_length}
+    config = data_args.dataset_config or ("plus" if data_args.dataset is None else None)
+    identity = {"data": source, "config": config,
+                "max_samples": data_args.max_samples, "max_length": data_args.max_length}
+    if data_args.dataset is not None:  # any data: which, and how its columns are read
+        path = Path(data_args.dataset)
+        identity.update(data=str(path.resolve()) if path.exists() else data_args.dataset,
+                        text_column=data_args.text_column,
+                        label_column=data_args.label_column, oos_label=data_args.oos_label)
+    return identity
 
 
 def read_run(folder: Path) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Benchmark classifier variants side by side on the CLINC150 test split.
+"""Benchmark classifier variants side by side on the test split (CLINC150 unless --dataset).
 
     slimformer benchmark --config recipes/benchmark_minilm_offline.yaml
     slimformer benchmark --data_file ../shared/data/clinc150 \
@@ -24,6 +24,9 @@ class ReportArguments:
     baseline: str | None = field(default=None,
                                  metadata={"help": "variant the ratios refer to (first)"})
     output_dir: str = field(default="outputs/benchmark")
+    with_validation: bool = field(default=True, metadata={
+        "help": "also score the validation split (where a variant with no stored out-of-scope "
+                "fallback gets one fitted)"})
 
 
 ARGUMENTS = (ReportArguments, DataArguments, BenchmarkSettings)
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     from slimformer.evaluation.benchmark import benchmark_folders
 
     paths = benchmark_folders(report_args.variants, data_args, settings,
-                              report_args.output_dir, report_args.baseline)
+                              report_args.output_dir, report_args.baseline,
+                              with_validation=report_args.with_validation)
     print(paths["md"].read_text().split("\n\n")[2])
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

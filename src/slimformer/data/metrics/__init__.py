@@ -1,7 +1,8 @@
-"""Metrics: CLINC150's accuracy, in-scope accuracy and out-of-scope recall via `evaluate`."""
+"""Metrics: accuracy, in-scope accuracy and out-of-scope recall (CLINC150's) via `evaluate`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import evaluate
 import numpy as np
 
-from slimformer.data.clinc import oos_id
+from slimformer.data.clinc import oos_id as clinc_oos_id
+
+NO_OOS = -1  # no label has this id: every row is in scope, OOS recall is NaN
 
 
 @lru_cache(maxsize=1)
@@ -18,15 +21,25 @@ def clinc_metric() -> evaluate.EvaluationModule:
         return evaluate.load(str(folder))
 
 
-def clinc_scores(predictions: Any, references: Any) -> dict[str, float]:
+def clinc_scores(predictions: Any, references: Any, oos_id: int | None = None,
+                 ) -> dict[str, float]:
+    """Scores with `oos_id` as out of scope (default CLINC150's; NO_OOS for data without)."""
     return clinc_metric().compute(
-        predictions=np.asarray(predictions), references=np.asarray(references), oos_id=oos_id()
+        predictions=np.asarray(predictions), references=np.asarray(references),
+        oos_id=clinc_oos_id() if oos_id is None else oos_id,
     )
 
 
-def compute_metrics(eval_pred: Any) -> dict[str, float]:
-    """For Trainer: logits and labels in, CLINC scores out."""
-    logits, labels = eval_pred
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    return clinc_scores(np.argmax(logits, axis=-1), labels)
+def metrics_for(oos_id: int | None) -> Callable[[Any], dict[str, float]]:
+    """Trainer's compute_metrics for data whose out-of-scope label is `oos_id` (None: none)."""
+    def compute(eval_pred: Any) -> dict[str, float]:
+        logits, labels = eval_pred
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        return clinc_scores(np.argmax(logits, axis=-1), labels,
+                            NO_OOS if oos_id is None else oos_id)
+
+    return compute
+
+
+compute_metrics = metrics_for(clinc_oos_id())

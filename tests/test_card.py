@@ -135,7 +135,16 @@ def build_run(root: Path) -> Run:
         quantize_torch_folder(teacher, int8)
         folders["int8"] = int8
 
-    test = load_clinc(CLINC_DIR / "data_oos_plus.json")["test"].shuffle(seed=0).select(range(48))
+    data = load_clinc(CLINC_DIR / "data_oos_plus.json")
+    # Each variant's own out-of-scope fallback, as training and compress store it.
+    from slimformer.data.args import DataArguments
+    from slimformer.serving.fallback import fit_and_store
+
+    validation = data["validation"].shuffle(seed=0).select(range(200))
+    for name, folder in folders.items():
+        fit_and_store(folder, "onnx-lean" if name == "onnx" else None, validation,
+                      DataArguments())
+    test = data["test"].shuffle(seed=0).select(range(48))
     kinds = {"teacher": "pytorch", "onnx": "onnx", "int8": "pytorch-int8"}
     variants = [load_variant(f"{name}={folder}@{kinds[name]}") for name, folder in folders.items()]
     settings = BenchmarkSettings(threads=1, latency_queries=8, warmup_queries=2, batch_size=16,
@@ -220,7 +229,7 @@ def test_card_body_compares_with_baseline_and_siblings(hub_run):
     assert f"Latency p50, batch 1 | **{row['latency_ms']['p50']:.2f} ms**" in text
     assert hub_run.report["environment"]["cpu"]["model"] in text  # the machine
     assert "](benchmark.png)" in text
-    assert "Export to ONNX" in text and "Fine-tuning on CLINC150" in text
+    assert "Export to ONNX" in text and "Fine-tuning" in text
     assert "larson-etal-2019-evaluation" in text and "CC BY 3.0" in text
     assert "## Out-of-scope queries" in text and "## Limitations" in text
     assert "a subset: the full split has 5,500 rows" in text  # 48 test rows were used
@@ -241,6 +250,28 @@ def test_usage_snippet_from_the_card_predicts_the_intent(hub_run, name, capsys):
     prediction = namespace["prediction"]
     assert prediction[0]["label"] == EXAMPLE_INTENT
     assert f"'label': '{EXAMPLE_INTENT}'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["teacher", "onnx", "int8"])
+def test_the_cards_fallback_snippet_answers_as_slimformer_does(hub_run, name):
+    from slimformer.serving.registry import load_variant
+
+    if name not in hub_run.folders:
+        pytest.skip(f"variant kind of {name!r} is not available")
+    text = str(card_for(hub_run, name))
+    assert "### The out-of-scope fallback" in text and "oos_fallback" in text
+    usage = text.split("## Usage", 1)[1].split("\n## ", 1)[0]
+    first, snippet = re.findall(r"```python\n(.*?)```", usage, flags=re.S)[:2]
+    repo_id = repo_ids(hub_run)[name]
+    namespace: dict = {}
+    exec(first.replace(repo_id, str(hub_run.folders[name])), namespace)  # noqa: S102
+    exec(snippet, namespace)  # noqa: S102
+    queries = [EXAMPLE_QUERY, WEATHER_QUERY, "what is the meaning of life",
+               "play some jazz", "book a table for two", "how tall is mount everest"]
+    answers = [namespace["with_fallback"](q) for q in queries]
+    kind = {"teacher": "pytorch", "onnx": "onnx-lean", "int8": "pytorch-int8"}[name]
+    assert answers == load_variant(f"v={hub_run.folders[name]}@{kind}").predict(queries)
+    assert "oos" in answers and len(set(answers)) > 1  # the rule bites, not always
 
 
 def test_card_holds_no_local_path_and_no_token(hub_run):

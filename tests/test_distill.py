@@ -153,7 +153,7 @@ def test_label_maps_must_agree(tmp_path, tiny_bert_folder, clinc_dir, tokenizer)
     tokenizer.save_pretrained(teacher)
     args, data_args, training_args = setup(tmp_path, teacher, clinc_dir)
     args.student_layers, args.student_model = None, str(tiny_bert_folder)
-    with pytest.raises(SlimformerError, match="label maps disagree.*id 0"):
+    with pytest.raises(SlimformerError, match="label id 0 is 'intent_0', the data's is"):
         build_distillation(args, data_args, training_args)
 
 
@@ -171,3 +171,73 @@ def test_cache_speed_comparison_runs_both_paths(tmp_path, teacher_folder, clinc_
     assert result["cached_step_s"] > 0 and result["on_the_fly_step_s"] > 0
     assert result["speedup"] == pytest.approx(
         result["on_the_fly_step_s"] / result["cached_step_s"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer-wise losses (hidden states, attention distributions)
+
+
+def layer_outputs(model, batch):
+    with torch.no_grad():
+        return model(**batch, output_hidden_states=True, output_attentions=True)
+
+
+@pytest.mark.parametrize("layers", [[0, 1, 2], [0, 2], [1], [2, 0]])
+def test_layer_losses_are_zero_for_the_teacher_itself_and_positive_otherwise(tokenizer, layers):
+    from slimformer.training.layer_losses import attention_loss, hidden_loss
+
+    teacher = tiny_bert(num_hidden_layers=3, initializer_range=0.5, **NO_DROPOUT).eval()
+    student = student_from_teacher(teacher, layers).eval()
+    batch = dict(tokenizer(["book a flight to paris", "what is my balance please"],
+                           padding=True, return_tensors="pt"))
+    t, s = layer_outputs(teacher, batch), layer_outputs(student, batch)
+    mask = batch["attention_mask"]
+    hidden = hidden_loss(s.hidden_states, t.hidden_states, layers, mask).item()
+    attention = attention_loss(s.attentions, t.attentions, layers, mask).item()
+    if layers == [0, 1, 2]:  # the student is its teacher
+        assert hidden == pytest.approx(0.0, abs=1e-10) and attention == pytest.approx(0.0,
+                                                                                      abs=1e-7)
+    else:
+        assert hidden > 1e-3 and attention > 1e-3
+
+
+def test_hidden_loss_ignores_padding():
+    from slimformer.training.layer_losses import hidden_loss
+
+    a = (torch.zeros(1, 3, 4), torch.zeros(1, 3, 4))
+    b = (torch.zeros(1, 3, 4), torch.zeros(1, 3, 4))
+    b[1][0, 2] = 5.0  # differs only at a padding position
+    assert hidden_loss(a, b, [0], torch.tensor([[1, 1, 0]])).item() == 0.0
+    assert hidden_loss(a, b, [0], torch.tensor([[1, 1, 1]])).item() > 0
+
+
+def test_layer_wise_distillation_trains_with_the_teacher_on_the_fly(tmp_path, teacher_folder,
+                                                                   clinc_dir):
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir,
+                                           hidden_weight=2.0, attention_weight=1.0)
+    run = build_distillation(args, data_args, training_args)
+    assert run.trainer.teacher is not None and run.trainer.layer_map == [1]
+    run.trainer.model.train()
+    batch = next(iter(run.trainer.get_train_dataloader()))
+    with_layers = run.trainer.compute_loss(run.trainer.model, dict(batch)).item()
+    run.trainer.args.hidden_weight = run.trainer.args.attention_weight = 0.0
+    logits_only = run.trainer.compute_loss(run.trainer.model, dict(batch)).item()
+    assert with_layers > logits_only > 0
+    metrics = distill(*setup(tmp_path, teacher_folder, clinc_dir, hidden_weight=2.0,
+                             attention_weight=1.0))
+    assert math.isfinite(metrics["train_loss"])
+    from slimformer.provenance import read_provenance
+
+    settings = read_provenance(tmp_path / "out")["steps"][-1]["settings"]
+    assert settings["hidden_weight"] == 2.0 and settings["attention_weight"] == 1.0
+
+
+def test_layer_losses_need_a_student_cut_from_the_teacher(tmp_path, teacher_folder, clinc_dir,
+                                                          tiny_bert_folder):
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir,
+                                           hidden_weight=1.0)
+    args.student_layers, args.student_model = None, str(tiny_bert_folder)
+    with pytest.raises(SlimformerError, match="give student_layers"):
+        build_distillation(args, data_args, training_args)
+    with pytest.raises(SlimformerError, match="must be >= 0"):
+        DistillationTrainingArguments(output_dir=str(tmp_path), hidden_weight=-1.0)

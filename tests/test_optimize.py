@@ -116,6 +116,16 @@ def test_a_run_writes_every_variant_report_choice_and_card(first_run):
     assert len(cards) == 4
     assert set(finished(run)) == {"teacher", "student-1l-0", "variants/teacher",
                                   "variants/student-1l-0", "benchmark"}
+    # every model and variant carries its own out-of-scope fallback, fitted on validation
+    from slimformer.serving.fallback import read_rule
+
+    teacher_rule = read_rule(run / "teacher")
+    int8_rule = read_rule(run / "variants" / "teacher" / "teacher-onnx-int8")
+    assert teacher_rule.fitted_on == int8_rule.fitted_on == "validation"
+    assert read_rule(run / "student-1l-0").threshold != teacher_rule.threshold
+    for row in report["variants"]:
+        assert row["fallback"]["source"] == "stored with the model"
+        assert {"with_fallback"} <= set(row) and "with_fallback" in row["validation"]
 
 
 def test_rerun_skips_finished_steps_and_a_change_redoes_only_its_dependants(first_run, base,

@@ -27,6 +27,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # data
     "max_samples": (1, None, True, True),
     "max_length": (4, None, True, True),  # room for [CLS], [SEP] and a word piece or two
+    "max_in_scope_drop": (0, 100, True, True),
     # compression
     "min_speedup": (0, None, False, True),
     "speedup_queries": (10, None, True, True),
@@ -44,6 +45,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "dataloader_num_workers": (0, None, True, True),
     "alpha": (0, 1, True, True),
     "temperature": (0, None, False, True),
+    "hidden_weight": (0, None, True, True),
+    "attention_weight": (0, None, True, True),
     "steps": (1, None, True, True),
     # optimize
     "train_batch_size": (1, None, True, True),
@@ -57,6 +60,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "min_learning_rate": (0, None, False, True),
     "max_learning_rate": (0, None, False, True),
     "pruner_warmup_epochs": (0, None, True, True),
+    "max_hidden_weight": (0, None, True, True),
+    "max_attention_weight": (0, None, True, True),
 }
 # Fields naming a folder or file that a run writes.
 OUTPUT_PATHS = ("output_dir", "dry_run_dir", "onnx_dir", "search_dir", "cache_dir")

@@ -6,6 +6,7 @@ machine); `benchmark_specs` names them for the benchmark, against the source fol
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -15,7 +16,8 @@ from slimformer.compression import onnx as ort
 from slimformer.compression.args import ALL_VARIANTS, CompressArguments
 from slimformer.compression.torch_int8 import quantize_torch_folder
 from slimformer.data.args import DataArguments
-from slimformer.data.clinc import TEXT_COLUMN, load_clinc
+from slimformer.data.clinc import TEXT_COLUMN
+from slimformer.data.dataset import load_data
 from slimformer.errors import fail
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_path
@@ -31,7 +33,7 @@ def variant_folder(args: CompressArguments, source: Path, key: str) -> Path:
 
 
 def calibration_texts(data_args: DataArguments, rows: int) -> list[str]:
-    train = load_clinc(data_args.data_file, data_args.dataset_config)["train"]
+    train = load_data(dataclasses.replace(data_args, max_samples=None))["train"]
     return train.shuffle(seed=0).select(range(min(rows, len(train))))[TEXT_COLUMN]
 
 
@@ -110,9 +112,23 @@ def make_variants(args: CompressArguments, data_args: DataArguments,
         if "onnx-opt" in made and "onnx-opt" in wanted:
             keep_if_faster(made["onnx-opt"], made["onnx"], texts, args, threads, made,
                            "onnx-opt")
+        fit_fallbacks({k: p for k, p in made.items() if k in wanted}, data_args, threads)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # this run's intermediate steps only
     return {key: path for key, path in made.items() if key in wanted}
+
+
+def fit_fallbacks(made: dict[str, Path], data_args: DataArguments, threads: int) -> None:
+    """Each variant's own out-of-scope fallback, fitted on its validation logits (int8 moves
+    the logits, so the source model's rule, copied with its config, is replaced)."""
+    from slimformer.serving.fallback import fit_and_store
+
+    validation = load_data(data_args)["validation"]
+    for key, path in made.items():
+        rule = fit_and_store(path, None if key == "torch-int8" else "onnx-lean", validation,
+                             data_args, threads)
+        if rule is not None:
+            logger.info("%s: out-of-scope fallback %s", path.name, rule.describe())
 
 
 def write_variants(args: CompressArguments, source: Path, wanted: set[str],

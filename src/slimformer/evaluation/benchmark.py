@@ -20,12 +20,14 @@ from tqdm.auto import tqdm
 
 from slimformer.checks import check_ranges
 from slimformer.data.args import DataArguments
-from slimformer.data.clinc import LABEL_COLUMN, TEXT_COLUMN, label_names, load_clinc
-from slimformer.data.metrics import clinc_scores
+from slimformer.data.clinc import LABEL_COLUMN, OOS_LABEL, TEXT_COLUMN
+from slimformer.data.dataset import check_label_names, load_data, oos_id_of
+from slimformer.data.metrics import NO_OOS, clinc_scores
 from slimformer.errors import fail
 from slimformer.evaluation.environment import environment
 from slimformer.evaluation.report import write_report
 from slimformer.evaluation.settings import BenchmarkSettings
+from slimformer.serving.fallback import FallbackRule, fit_rule
 from slimformer.serving.registry import load_variant
 from slimformer.serving.timing import MAX_SPREAD, load_average, time_rounds
 from slimformer.serving.variant import Variant, scratch_dir
@@ -39,29 +41,46 @@ def set_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def check_labels(variant: Variant) -> None:
-    """A variant's label ids must be CLINC150's (Hub order), or accuracy means nothing."""
-    labels = variant.labels
-    expected = label_names()
-    if labels is None:
-        return
-    if len(labels) != len(expected):
-        fail(f"variant {variant.name!r} has {len(labels)} labels; CLINC150 has {len(expected)}")
-    generic = all(label == f"LABEL_{i}" for i, label in enumerate(labels))
-    if not generic and labels != expected:
-        wrong = next(i for i, (a, b) in enumerate(zip(labels, expected)) if a != b)
-        fail(f"variant {variant.name!r}: label id {wrong} is {labels[wrong]!r}, CLINC150's "
-             f"is {expected[wrong]!r} (its id2label is not in the Hub's order)")
+def split_labels(split: Dataset) -> list[str]:
+    return list(split.features[LABEL_COLUMN].names)
 
 
-def measure_accuracy(variant: Variant, test: Dataset, batch_size: int) -> dict[str, float]:
-    predictions = []
-    texts = test[TEXT_COLUMN]
-    for start in tqdm(range(0, len(texts), batch_size), desc=f"accuracy {variant.name}",
-                      leave=False):
-        logits = variant.predict_logits(texts[start:start + batch_size])
-        predictions.append(np.argmax(logits, axis=-1))
-    return clinc_scores(np.concatenate(predictions), test[LABEL_COLUMN])
+def split_scores(logits: np.ndarray, split: Dataset, oos_label: str | None,
+                 rule: FallbackRule | None) -> dict[str, Any]:
+    """Scores of the model's argmax, and with the fallback rule applied (when there is one)."""
+    oos_id = oos_id_of(split_labels(split), oos_label)
+    oos_id = NO_OOS if oos_id is None else oos_id
+    found = clinc_scores(logits.argmax(axis=-1), split[LABEL_COLUMN], oos_id)
+    if rule is not None:
+        found["with_fallback"] = clinc_scores(rule.predict_ids(logits), split[LABEL_COLUMN],
+                                              oos_id)
+    return found
+
+
+def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
+                     oos_label: str | None = OOS_LABEL,
+                     validation: Dataset | None = None) -> dict[str, Any]:
+    """Test scores (and validation scores under "validation"), without and with the variant's
+    out-of-scope fallback: the rule stored with it, or else one fitted here on validation."""
+    logits = {}
+    for name, split in (("test", test), ("validation", validation)):
+        if split is not None:
+            texts = split[TEXT_COLUMN]
+            logits[name] = np.concatenate([
+                variant.predict_logits(texts[start:start + batch_size])
+                for start in tqdm(range(0, len(texts), batch_size),
+                                  desc=f"{name} accuracy {variant.name}", leave=False)])
+    rule, source = variant.fallback, "stored with the model"
+    if rule is None and validation is not None and oos_label in split_labels(validation):
+        rule = fit_rule(logits["validation"], np.asarray(validation[LABEL_COLUMN]),
+                        split_labels(validation).index(oos_label), oos_label)
+        source = "fitted by the benchmark on validation"
+    row = split_scores(logits["test"], test, oos_label, rule)
+    if validation is not None:
+        row["validation"] = split_scores(logits["validation"], validation, oos_label, rule)
+    if rule is not None:
+        row["fallback"] = {**rule.to_dict(), "source": source, "rule": rule.describe()}
+    return row
 
 
 def pick_queries(test: Dataset, count: int, seed: int) -> list[str]:
@@ -130,19 +149,20 @@ def measure_speed(variants: list[Variant], test: Dataset, settings: BenchmarkSet
     return {"result": result, "throughput_rows": sum(len(b) for b in throughput)}
 
 
-def check_variants(variants: list[Variant]) -> None:
+def check_variants(variants: list[Variant], labels: list[str]) -> None:
     if not variants:
         fail("no variants to benchmark")
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         fail(f"variant names must be unique: {', '.join(names)}")
     for variant in variants:
-        check_labels(variant)
+        check_label_names(variant.labels, labels, f"variant {variant.name!r}")
 
 
 def benchmark_variants(variants: list[Variant], test: Dataset,
                        settings: BenchmarkSettings | None = None,
-                       validation: Dataset | None = None) -> dict[str, Any]:
+                       validation: Dataset | None = None,
+                       oos_label: str | None = OOS_LABEL) -> dict[str, Any]:
     """Every figure for every variant; returns the report dict.
 
     Accuracy in this process; latency, throughput and memory per variant in its own process.
@@ -153,14 +173,12 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
     check_ranges(settings)
     check_query_counts(test, settings)
     load_before = load_average()
-    check_variants(variants)
+    check_variants(variants, split_labels(test))
     set_threads(settings.threads)
     results = {v.name: {**v.info(), "size_mb": v.size_mb()} for v in variants}
     for variant in variants:
-        results[variant.name].update(measure_accuracy(variant, test, settings.batch_size))
-        if validation is not None:
-            results[variant.name]["validation"] = measure_accuracy(variant, validation,
-                                                                   settings.batch_size)
+        results[variant.name].update(measure_accuracy(variant, test, settings.batch_size,
+                                                      oos_label, validation))
     speed = measure_speed(variants, test, settings, load_before)
     result = speed["result"]
     for name, row in results.items():
@@ -182,16 +200,34 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
             "variants": list(results.values())}
 
 
+def data_description(data_args: DataArguments, data: Any) -> dict[str, Any]:
+    """What the report was measured on, for the report and the cards."""
+    names = split_labels(data["test"])
+    if data_args.dataset is None:
+        config = data_args.dataset_config or "plus"
+        return {"dataset": "clinc_oos", "dataset_config": config, "clinc": True,
+                "name": f"CLINC150 ({config})", "labels": len(names),
+                "oos_label": OOS_LABEL, "oos_id": names.index(OOS_LABEL)}
+    hub = not Path(data_args.dataset).exists()
+    oos_id = oos_id_of(names, data_args.oos_label)
+    return {"dataset": data_args.dataset if hub else None,
+            "dataset_config": data_args.dataset_config, "clinc": False,
+            "name": data_args.dataset if hub else Path(data_args.dataset).name,
+            "labels": len(names), "example_label": names[0],
+            "oos_label": None if oos_id is None else data_args.oos_label, "oos_id": oos_id}
+
+
 def benchmark_folders(specs: list[str], data_args: DataArguments, settings: BenchmarkSettings,
                       output_dir: str | Path, baseline: str | None = None,
                       with_validation: bool = False) -> dict[str, Path]:
     """Load each `NAME=FOLDER[@KIND]`, benchmark them side by side on the test split (and the
     validation split's accuracy too, if asked) and write the reports to `output_dir`; returns
     their paths."""
-    data = load_clinc(data_args.data_file, data_args.dataset_config,
-                      max_samples=data_args.max_samples)
+    data = load_data(data_args)
     check_query_counts(data["test"], settings)
     variants = [load_variant(spec, threads=settings.threads) for spec in specs]
     report = benchmark_variants(variants, data["test"], settings,
-                                data["validation"] if with_validation else None)
+                                data["validation"] if with_validation else None,
+                                data_args.oos_label)
+    report["data"] = data_description(data_args, data)
     return write_report(report, output_dir, baseline)

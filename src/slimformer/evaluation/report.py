@@ -99,6 +99,20 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def percent(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{100 * value:.2f}"
+
+
+def fallback_cell(row: dict[str, Any]) -> str:
+    """Test scores with the fallback, and its rule (n/a: the data has no out-of-scope label)."""
+    found = row.get("with_fallback")
+    if not found:
+        return "n/a"
+    return (f"{percent(found['accuracy'])} / {percent(found['in_scope_accuracy'])} / "
+            f"{percent(found['oos_recall'])} ({row['fallback']['score']} < "
+            f"{row['fallback']['threshold']:.3g})")
+
+
 def machine_line(env: dict[str, Any]) -> str:
     machine = env.get("machine") or {}
     if not machine:
@@ -114,13 +128,14 @@ def markdown_report(report: dict[str, Any]) -> str:
     env = report["environment"]
     libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
     settings = report["settings"]
-    detail = ["| Variant | In-scope acc. % | OOS recall % | p95 ms | mean ± std ms |",
-              "|---|---|---|---|---|"]
+    detail = ["| Variant | In-scope acc. % | OOS recall % | With the out-of-scope fallback: "
+              "acc. / in-scope / OOS recall % | p95 ms | mean ± std ms |",
+              "|---|---|---|---|---|---|"]
     for row in report["variants"]:
         lat = row["latency_ms"]
-        detail.append(f"| {row['name']} | {100 * row['in_scope_accuracy']:.2f} | "
-                      f"{100 * row['oos_recall']:.2f} | {lat['p95']:.2f} | "
-                      f"{lat['mean']:.2f} ± {lat['std']:.2f} |")
+        detail.append(f"| {row['name']} | {percent(row['in_scope_accuracy'])} | "
+                      f"{percent(row['oos_recall'])} | {fallback_cell(row)} | "
+                      f"{lat['p95']:.2f} | {lat['mean']:.2f} ± {lat['std']:.2f} |")
     return "\n".join([
         "# Benchmark report",
         "",
@@ -139,7 +154,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         "median of the round p50s, with their range in brackets; a variant is called faster or "
         "slower than the baseline only when the ranges do not overlap. Timings whose rounds "
         f"differ by more than {100 * MAX_SPREAD:.0f}%, or taken on a busy machine, are marked "
-        "not reliable. Memory is the peak RSS of the variant's process.",
+        "not reliable. Memory is the peak RSS of the variant's process. The out-of-scope "
+        "fallback answers the out-of-scope label when the model's confidence is below a "
+        "threshold fitted on the validation split (never on test).",
         "",
         f"Machine: {env['cpu']['model']} ({env['cpu']['cores']} cores; flags "
         f"{', '.join(env['cpu']['flags']) or 'n/a'}; VNNI {yes(env['cpu'].get('vnni'))}, "

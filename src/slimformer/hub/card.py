@@ -18,7 +18,6 @@ from typing import Any
 from huggingface_hub import ModelCard
 
 from slimformer import __version__
-from slimformer.data.clinc import oos_id
 from slimformer.errors import fail
 from slimformer.evaluation.report import fmt, p50_cell, speed_phrase
 from slimformer.hub.args import DEFAULT_LICENSE
@@ -33,6 +32,7 @@ from slimformer.hub.card_data import (
     card_data,
     dataset_config_of,
     find_row,
+    is_clinc,
     machine_summary,
     step_names,
 )
@@ -49,6 +49,7 @@ EXAMPLE_QUERY = "how do i transfer money from my checking to my savings account"
 
 
 EXAMPLE_INTENT = "transfer"
+CLINC_OOS_ID = 42  # `oos` in the Hub's label order
 
 
 def template_text(name: str = TEMPLATE) -> str:
@@ -132,17 +133,33 @@ def base_display(base_model: str | None) -> str:
 
 
 def summary_sentence(variant: str, kind: str, provenance: dict[str, Any],
-                     base_model: str | None, folders: dict[str, str]) -> str:
+                     base_model: str | None, folders: dict[str, str],
+                     dataset_name: str | None = None) -> str:
     phrases = []
     for step in provenance.get("steps", []):
         settings = public_value(step.get("settings") or {}, folders)
         phrase = STEP_PHRASES.get(step.get("step"), step.get("step", "processed"))
+        if dataset_name and step.get("step") == "finetune":
+            phrase = f"fine-tuned on {dataset_name}"
         phrases.append(phrase.format(teacher=format_setting(settings.get("teacher", "a teacher"))))
-    what = (f"The `{variant}` variant ({KIND_TITLES.get(kind, kind)}) of a CLINC150 intent "
-            "classifier")
+    what = (f"The `{variant}` variant ({KIND_TITLES.get(kind, kind)}) of "
+            + (f"a text classifier trained on {dataset_name}" if dataset_name
+               else "a CLINC150 intent classifier"))
     if not phrases:
         return f"{what}."
     return f"{what}: {base_display(base_model)}, {', then '.join(phrases)}."
+
+
+def fallback_body(row: dict[str, Any]) -> dict[str, str] | None:
+    """What the card shows of the variant's out-of-scope fallback."""
+    rule, scores = row.get("fallback"), row.get("with_fallback")
+    if not rule or not scores:
+        return None
+    return {"rule": rule["rule"], "label": rule["label"], "score": rule["score"],
+            "threshold": f"{rule['threshold']:.6g}", "source": rule.get("source", ""),
+            "accuracy": fmt(100 * scores["accuracy"], 2),
+            "in_scope": fmt(100 * scores["in_scope_accuracy"], 2),
+            "oos_recall": fmt(100 * scores["oos_recall"], 2)}
 
 
 def onnx_file_name(row: dict[str, Any], folder: Path | None) -> str:
@@ -179,6 +196,9 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
     if base == repo_id:
         base = None
     config = dataset_config_of(report, dataset_config)
+    clinc = is_clinc(report)
+    data = report.get("data") or {}
+    dataset_name = None if clinc else data.get("name", "local data")
     kind = row.get("kind", "pytorch")
     baseline = find_row(report, report.get("baseline") or report["variants"][0]["name"])
     env = report["environment"]
@@ -191,7 +211,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         variant=variant,
         kind=kind,
         kind_title=KIND_TITLES.get(kind, kind),
-        summary=summary_sentence(variant, kind, provenance, base, folders),
+        summary=summary_sentence(variant, kind, provenance, base, folders, dataset_name),
         siblings=[name for name in repo_ids if name != variant],
         accuracy=fmt(100 * row["accuracy"], 2),
         accuracy_delta=signed(row.get("accuracy_delta_points"), 2),
@@ -209,7 +229,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
                              "Base model: a local checkpoint without a Hub id."),
         steps=describe_steps(provenance, folders),
         test_rows=f"{test_rows:,}",
-        subset=0 < test_rows < FULL_TEST_ROWS,
+        subset=clinc and 0 < test_rows < FULL_TEST_ROWS,
         full_test_rows=f"{FULL_TEST_ROWS:,}",
         latency_queries=settings.get("latency_queries", "?"),
         warmup_queries=settings.get("warmup_queries", "?"),
@@ -220,14 +240,19 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         threads=env.get("threads", "?"),
         plot_file=plot_file,
         onnx_file=onnx_file_name(row, folder),
-        example_query=EXAMPLE_QUERY,
-        example_intent=EXAMPLE_INTENT,
-        oos_id=oos_id(),
+        example_query=EXAMPLE_QUERY if clinc else "an example text",
+        example_intent=EXAMPLE_INTENT if clinc else data.get("example_label", "..."),
+        oos_id=data.get("oos_id", CLINC_OOS_ID) if clinc or data.get("oos_label") else None,
         oos_recall=fmt(100 * row["oos_recall"], 2) if "oos_recall" in row else "n/a",
         in_scope=(fmt(100 * row["in_scope_accuracy"], 2)
                   if "in_scope_accuracy" in row else "n/a"),
         quantized=kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps),
         dataset_config=config,
+        clinc=clinc,
+        dataset_name=f"clinc_oos {config}" if clinc else dataset_name,
+        labels_count=data.get("labels", 151 if clinc else "all"),
+        oos_label=data.get("oos_label", "oos") if clinc or data.get("oos_label") else None,
+        fallback=fallback_body(row),
         license=license,
         slimformer_version=__version__,
     )

@@ -42,6 +42,11 @@ class TransformersVariant(Variant):
         id2label = self.model.config.id2label
         return [id2label[i] for i in range(len(id2label))]
 
+    def stored_fallback(self):
+        from slimformer.serving.fallback import rule_from_config
+
+        return rule_from_config(self.model.config.to_dict())
+
     def predict_logits(self, texts: list[str]) -> np.ndarray:
         texts = check_texts(texts)
         with torch.inference_mode():

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from slimformer.errors import fail
+from slimformer.serving.fallback import FallbackRule, read_rule
 
 MB = 1_000_000  # decimal megabytes, as download sizes are quoted
 
@@ -58,8 +59,38 @@ class Variant(ABC):
     def labels(self) -> list[str] | None:
         """Label names by id, as the model's config has them (None when unknown)."""
 
-    def predict(self, texts: list[str] | str) -> list[str | int]:
-        """Label names (ids where the config has none) for a batch of texts.
+    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Logits of many texts (any sequence, a datasets column included), in batches."""
+        texts = list(texts)
+        return np.concatenate([self.predict_logits(texts[i:i + batch_size])
+                               for i in range(0, len(texts), batch_size)])
+
+    @property
+    def fallback(self) -> FallbackRule | None:
+        """The out-of-scope fallback stored with the model (None: plain argmax)."""
+        if not hasattr(self, "_fallback"):
+            self._fallback = self.stored_fallback()
+        return self._fallback
+
+    @fallback.setter
+    def fallback(self, rule: FallbackRule | None) -> None:
+        self._fallback = rule
+
+    def stored_fallback(self) -> FallbackRule | None:
+        return read_rule(self.path) if self.path is not None else None
+
+    def predict_ids(self, texts: list[str]) -> np.ndarray:
+        """Label ids, with the stored out-of-scope fallback applied."""
+        logits = self.predict_logits(texts)
+        rule = self.fallback
+        return rule.predict_ids(logits) if rule else logits.argmax(axis=-1)
+
+    def predict(self, texts: list[str] | str,
+                return_scores: bool = False) -> list[str | int] | list[dict[str, Any]]:
+        """Label names (ids where the config has none) for a batch of texts, with the stored
+        out-of-scope fallback applied; with `return_scores`, one dict per text: `label`,
+        `score` (softmax probability of the model's best label) and `fallback` (True where
+        the rule replaced that label by `oos`).
 
         A text with no visible characters has no intent: it gets `oos` without running the
         model (an error for a model without an `oos` label).
@@ -70,13 +101,20 @@ class Variant(ABC):
         if any(blank) and (labels is None or OOS_LABEL not in labels):
             fail(f"predict(): text {blank.index(True)} is empty; this model has no "
                  f"{OOS_LABEL!r} label to answer it with")
-        answers: list[str | int] = [OOS_LABEL] * len(texts)
+        answers: list[dict[str, Any]] = [{"label": OOS_LABEL, "score": 1.0, "fallback": True}
+                                         for _ in texts]
         asked = [i for i, empty in enumerate(blank) if not empty]
         if asked:
-            ids = self.predict_logits([texts[i] for i in asked]).argmax(axis=-1)
-            for i, label_id in zip(asked, ids):
-                answers[i] = labels[label_id] if labels else int(label_id)
-        return answers
+            logits = self.predict_logits([texts[i] for i in asked])
+            best = logits.argmax(axis=-1)
+            rule = self.fallback
+            ids = rule.predict_ids(logits) if rule else best
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            top = (shifted.max(axis=-1) / shifted.sum(axis=-1)).tolist()
+            for i, label_id, model_id, score in zip(asked, ids, best, top):
+                answers[i] = {"label": labels[label_id] if labels else int(label_id),
+                              "score": float(score), "fallback": bool(label_id != model_id)}
+        return answers if return_scores else [answer["label"] for answer in answers]
 
     def size_mb(self) -> float:
         """Size of what a user downloads to run it: the weight / ONNX files."""

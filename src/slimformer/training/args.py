@@ -45,10 +45,23 @@ class DistillationTrainingArguments(TrainingArguments):
     alpha: float = field(default=0.5, metadata={"help": "weight of the label loss (1 = no "
                                                 "teacher)"})
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature T > 0"})
+    hidden_weight: float = field(default=0.0, metadata={
+        "help": "layer-wise loss: weight of the MSE between each student layer's hidden states "
+                "and those of the teacher layer it was cut from (TinyBERT); needs "
+                "student_layers and runs the teacher on the fly"})
+    attention_weight: float = field(default=0.0, metadata={
+        "help": "layer-wise loss: weight of the KL between the attention distributions of "
+                "each student layer and its teacher layer (TinyBERT / MiniLM)"})
 
     def __post_init__(self):
         super().__post_init__()
         check_alpha_temperature(self.alpha, self.temperature)
+        if self.hidden_weight < 0 or self.attention_weight < 0:
+            fail("hidden_weight and attention_weight must be >= 0")
+
+    @property
+    def layer_losses(self) -> bool:
+        return self.hidden_weight > 0 or self.attention_weight > 0
 
 
 def check_alpha_temperature(alpha: float, temperature: float) -> None:

@@ -1,6 +1,8 @@
 """Knowledge distillation: a student learns from CLINC150 labels and a teacher's soft targets.
 
 loss = alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(softmax(z_t / T) || softmax(z_s / T))
+       [+ hidden_weight * hidden-state MSE + attention_weight * attention KL, layer by layer,
+        for a student cut from its teacher: slimformer.training.layer_losses]
 
 The teacher's logits are computed once over the training set and cached on disk (keyed by the
 teacher's weights and the data's fingerprint), so an epoch costs a student pass only, and a
@@ -48,11 +50,36 @@ class DistillationTrainer(Trainer):
     student's plain cross-entropy, the same whichever path trains it.
     """
 
-    def __init__(self, *args: Any, teacher_model: PreTrainedModel | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, teacher_model: PreTrainedModel | None = None,
+                 layer_map: list[int] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.teacher = teacher_model
+        self.layer_map = list(layer_map) if layer_map else None
         if self.teacher is not None:
             self.teacher.to(self.args.device).eval().requires_grad_(False)
+
+    def layer_loss(self, outputs: Any, inputs: dict[str, torch.Tensor]) -> tuple[
+            torch.Tensor, torch.Tensor]:
+        """The weighted layer-wise losses, and the teacher's logits from the same pass."""
+        from slimformer.training.layer_losses import attention_loss, hidden_loss
+
+        names = self.teacher.forward.__code__.co_varnames
+        with torch.no_grad():
+            teacher = self.teacher(**{k: v for k, v in inputs.items() if k in names},
+                                   output_hidden_states=self.args.hidden_weight > 0,
+                                   output_attentions=self.args.attention_weight > 0)
+        mask = inputs["attention_mask"]
+        loss = outputs.logits.new_zeros(())
+        if self.args.hidden_weight > 0:
+            loss = loss + self.args.hidden_weight * hidden_loss(
+                outputs.hidden_states, teacher.hidden_states, self.layer_map, mask)
+        if self.args.attention_weight > 0:
+            if not outputs.attentions or not teacher.attentions or outputs.attentions[0] is None:
+                fail("attention_weight needs attention maps, which this model's attention "
+                     "kernel does not return: load it with attn_implementation='eager'")
+            loss = loss + self.args.attention_weight * attention_loss(
+                outputs.attentions, teacher.attentions, self.layer_map, mask)
+        return loss, teacher.logits
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
@@ -71,14 +98,25 @@ class DistillationTrainer(Trainer):
                      num_items_in_batch: torch.Tensor | None = None):
         cached = inputs.pop(TEACHER_LOGITS, None)
         labels = inputs.pop("labels")
-        outputs = model(**inputs)
+        layers = model.training and self.args.layer_losses
+        if layers and (self.teacher is None or not self.layer_map):
+            fail("layer-wise losses need the teacher and a student cut from it "
+                 "(teacher_model and student_layers)")
+        outputs = model(**inputs, **({"output_hidden_states": self.args.hidden_weight > 0,
+                                      "output_attentions": self.args.attention_weight > 0}
+                                     if layers else {}))
         logits = outputs.logits
+        extra, teacher_logits = self.layer_loss(outputs, inputs) if layers else (None, None)
         if model.training and self.args.alpha < 1.0:
-            teacher = cached if cached is not None else self.teacher_logits(inputs)
+            teacher = cached if cached is not None else teacher_logits
+            if teacher is None:
+                teacher = self.teacher_logits(inputs)
             loss = distillation_loss(logits, teacher, labels, self.args.alpha,
                                      self.args.temperature)
         else:  # evaluation, or alpha = 1: the labels alone
             loss = F.cross_entropy(logits, labels)
+        if extra is not None:
+            loss = loss + extra
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
 
@@ -106,7 +144,8 @@ def student_from_teacher(teacher: PreTrainedModel, layers: list[int]) -> PreTrai
              f"(0..{len(blocks) - 1})")
     if len(set(layers)) != len(layers):
         fail(f"student_layers repeats a layer: {layers}")
-    student = copy.deepcopy(teacher).train()
+    # A frozen teacher (requires_grad off, as the trainer keeps it) must not freeze its copy.
+    student = copy.deepcopy(teacher).train().requires_grad_(True)
     kept = nn.ModuleList([copy.deepcopy(blocks[i]) for i in layers])
     parent = student.base_model
     container = parent.encoder if hasattr(parent, "encoder") else parent.transformer

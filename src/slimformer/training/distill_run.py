@@ -11,7 +11,8 @@ from typing import Any
 from transformers import PreTrainedModel
 
 from slimformer.data.args import DataArguments
-from slimformer.data.clinc import load_clinc, tokenize
+from slimformer.data.clinc import tokenize
+from slimformer.data.dataset import check_label_names, label_names, load_data
 from slimformer.errors import fail
 from slimformer.models.aliases import base_model_id, resolve_model
 from slimformer.models.loading import load_classifier, load_tokenizer
@@ -37,8 +38,8 @@ class DistillationRun:
     checkpoint: str | None = None  # to resume from
 
 
-def student_factory(args: DistillArguments,
-                    teacher: PreTrainedModel | None) -> Callable[..., PreTrainedModel]:
+def student_factory(args: DistillArguments, teacher: PreTrainedModel | None,
+                    labels: list[str] | None = None) -> Callable[..., PreTrainedModel]:
     """A function building a fresh student (Trainer's model_init, one per search trial)."""
     if args.student_layers:
         if teacher is None:
@@ -52,7 +53,7 @@ def student_factory(args: DistillArguments,
         fail("no student: give student_model (a checkpoint) or student_layers (teacher layers)")
 
     def from_checkpoint(trial: Any = None) -> PreTrainedModel:
-        return load_classifier(args.student_model)
+        return load_classifier(args.student_model, labels=labels)
 
     return from_checkpoint
 
@@ -76,19 +77,27 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
     teacher = load_teacher(args)
     if teacher is None and training_args.alpha < 1.0:
         fail(f"alpha={training_args.alpha} needs a teacher: give teacher_model, or set alpha 1")
-    make_student = student_factory(args, teacher)
+    dataset = load_data(data_args)
+    labels = label_names(dataset)
+    if teacher is not None:
+        check_label_names(list(teacher.config.id2label.values()), labels,
+                          f"teacher {args.teacher_model}")
+    layer_losses = training_args.layer_losses or (for_search and bool(args.student_layers))
+    if layer_losses and not args.student_layers:
+        fail("hidden_weight / attention_weight compare each student layer with the teacher "
+             "layer it was cut from: give student_layers")
+    make_student = student_factory(args, teacher, labels)
     student = make_student()
     if teacher is not None:
         check_label_maps(teacher, student)
     tokenizer = student_tokenizer(args)
-    dataset = load_clinc(data_args.data_file, data_args.dataset_config,
-                         max_samples=data_args.max_samples)
     # Everything is loaded and checked: the output folder is claimed before anything is written
     # (the teacher-logit cache may live inside it). A search's trials own no folder of theirs.
     checkpoint = None if for_search else start_run(
         training_args, "distill", run_identity(args, data_args, training_args))
     # alpha = 1 learns from labels alone: no teacher logits to compute (the search varies alpha)
-    needs_teacher = teacher is not None and (for_search or training_args.alpha < 1.0)
+    needs_teacher = teacher is not None and (for_search or training_args.alpha < 1.0
+                                             or layer_losses)
     use_cache = needs_teacher and args.cache_teacher_logits
     if needs_teacher and not use_cache:
         teacher_vocab = load_tokenizer(args.teacher_model).get_vocab()
@@ -107,8 +116,9 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
         model=None if for_search else student,
         model_init=make_student if for_search else None,
         args=training_args,
-        **trainer_data(encoded, tokenizer),
-        teacher_model=teacher if needs_teacher and not use_cache else None,
+        **trainer_data(encoded, tokenizer, data_args.oos_label),
+        teacher_model=teacher if needs_teacher and (layer_losses or not use_cache) else None,
+        layer_map=args.student_layers,
     )
     return DistillationRun(trainer, encoded, tokenizer, teacher, checkpoint)
 
@@ -126,6 +136,8 @@ def provenance_settings(args: DistillArguments, training_args: DistillationTrain
         "teacher": args.teacher_model, "student_model": args.student_model,
         "student_layers": args.student_layers, "alpha": training_args.alpha,
         "temperature": training_args.temperature, "learning_rate": training_args.learning_rate,
+        "hidden_weight": training_args.hidden_weight,
+        "attention_weight": training_args.attention_weight,
         "epochs": training_args.num_train_epochs,
         "batch_size": training_args.per_device_train_batch_size,
         "cached_teacher_logits": bool(args.teacher_model and args.cache_teacher_logits),
@@ -138,7 +150,7 @@ def distill(args: DistillArguments, data_args: DataArguments,
     run = build_distillation(args, data_args, training_args)
     result = run.trainer.train(resume_from_checkpoint=run.checkpoint)
     metrics = {**result.metrics, "global_step": result.global_step,
-               **evaluate_splits(run.trainer, run.encoded)}
+               **evaluate_splits(run.trainer, run.encoded, data_args)}
     save_outputs(run.trainer, metrics, run.tokenizer)
     if run.trainer.is_world_process_zero():
         step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"

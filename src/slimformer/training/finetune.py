@@ -1,8 +1,10 @@
-"""Fine-tuning a sequence classifier on CLINC150 with the plain Trainer (how a teacher is made)."""
+"""Fine-tuning a sequence classifier on CLINC150 (or any text-classification data) with the
+plain Trainer (how a teacher is made)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,15 @@ from transformers import (
 )
 
 from slimformer.data.args import DataArguments
-from slimformer.data.clinc import load_clinc, tokenize
-from slimformer.data.metrics import compute_metrics
+from slimformer.data.clinc import tokenize
+from slimformer.data.dataset import label_names, load_data, oos_id_of
+from slimformer.data.metrics import metrics_for
 from slimformer.models.aliases import base_model_id
 from slimformer.models.loading import load_classifier, load_tokenizer
 from slimformer.provenance import write_provenance
 from slimformer.training.run_folder import data_identity, start_run
+
+logger = logging.getLogger(__name__)
 
 
 def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) -> None:
@@ -31,40 +36,58 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) ->
         path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
 
-def trainer_data(encoded: Any, tokenizer: Any) -> dict[str, Any]:
-    """The Trainer arguments every CLINC150 run shares: splits, padding collator, metrics."""
+def trainer_data(encoded: Any, tokenizer: Any, oos_label: str | None) -> dict[str, Any]:
+    """The Trainer arguments every run shares: splits, padding collator, metrics (with
+    `oos_label` as out of scope, when the data has it)."""
+    names = list(encoded["train"].features["labels"].names)
     return {"train_dataset": encoded["train"], "eval_dataset": encoded["validation"],
             "data_collator": DataCollatorWithPadding(tokenizer), "processing_class": tokenizer,
-            "compute_metrics": compute_metrics}
+            "compute_metrics": metrics_for(oos_id_of(names, oos_label))}
 
 
-def evaluate_splits(trainer: Trainer, encoded: Any) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for split in ("validation", "test"):
-        metrics.update(trainer.evaluate(encoded[split], metric_key_prefix=split))
+def evaluate_splits(trainer: Trainer, encoded: Any, data_args: DataArguments | None = None,
+                    ) -> dict[str, float]:
+    """Validation and test metrics; with `data_args`, the out-of-scope fallback is fitted on
+    the validation logits and put in the model's config, so saving the model stores it (a
+    rule copied from a teacher's config is replaced)."""
+    validation = trainer.predict(encoded["validation"], metric_key_prefix="validation")
+    metrics = dict(validation.metrics)
+    metrics.update(trainer.evaluate(encoded["test"], metric_key_prefix="test"))
+    if data_args is not None:
+        from slimformer.serving.fallback import CONFIG_KEY, rule_for_split
+
+        logits = validation.predictions
+        rule = rule_for_split(logits[0] if isinstance(logits, tuple) else logits,
+                              encoded["validation"], data_args)
+        config = trainer.accelerator.unwrap_model(trainer.model).config
+        setattr(config, CONFIG_KEY, rule.to_dict() if rule else None)
+        if rule is not None:
+            metrics["validation_fallback"] = rule.figures["with"]
+            logger.info("out-of-scope fallback: %s", rule.describe())
     return metrics
 
 
 def finetune(model_name_or_path: str, data_args: DataArguments,
              training_args: TrainingArguments) -> dict[str, float]:
-    """Fine-tune a checkpoint on CLINC150; returns train, validation and test metrics."""
+    """Fine-tune a checkpoint on the data; returns train, validation and test metrics."""
     identity = {"step": "finetune", "model": base_model_id(model_name_or_path),
                 **data_identity(data_args)}
     tokenizer = load_tokenizer(model_name_or_path)
-    dataset = load_clinc(data_args.data_file, data_args.dataset_config,
-                         max_samples=data_args.max_samples)
+    dataset = load_data(data_args)
     with training_args.main_process_first(desc="tokenize"):
         encoded = tokenize(dataset, tokenizer, data_args.max_length)
-    model = load_classifier(model_name_or_path)
+    model = load_classifier(model_name_or_path, labels=label_names(dataset))
     checkpoint = start_run(training_args, "finetune", identity)
-    trainer = Trainer(model=model, args=training_args, **trainer_data(encoded, tokenizer))
+    trainer = Trainer(model=model, args=training_args,
+                      **trainer_data(encoded, tokenizer, data_args.oos_label))
     result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = {**result.metrics, "global_step": result.global_step,
-               **evaluate_splits(trainer, encoded)}
+               **evaluate_splits(trainer, encoded, data_args)}
     save_outputs(trainer, metrics, tokenizer)
     if trainer.is_world_process_zero():
         write_provenance(training_args.output_dir, "finetune",
                          {**finetune_settings(model_name_or_path, training_args),
+                          "dataset": dataset_description(data_args),
                           "resumed_from": checkpoint and Path(checkpoint).name},
                          base_model=base_model_id(model_name_or_path),
                          test_accuracy=metrics.get("test_accuracy"))
@@ -73,5 +96,12 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
 
 def finetune_settings(model_name_or_path: str, args: TrainingArguments) -> dict[str, Any]:
     return {"model": base_model_id(model_name_or_path), "learning_rate": args.learning_rate,
-            "epochs": args.num_train_epochs, "batch_size": args.per_device_train_batch_size,
-            "dataset": "clinc_oos (plus)"}
+            "epochs": args.num_train_epochs, "batch_size": args.per_device_train_batch_size}
+
+
+def dataset_description(data_args: DataArguments) -> str:
+    """The data as a card names it: a Hub id, or a local file's name."""
+    if data_args.dataset is None:
+        return f"clinc_oos ({data_args.dataset_config or 'plus'})"
+    source = data_args.dataset
+    return source if not Path(source).exists() else f"local file {Path(source).name}"

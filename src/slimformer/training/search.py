@@ -28,8 +28,9 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # Training arguments worth carrying into the best-parameters YAML (the rest keep defaults).
 TRAINING_KEYS = ("output_dir", "learning_rate", "num_train_epochs", "alpha", "temperature",
                  "per_device_train_batch_size", "per_device_eval_batch_size", "weight_decay",
-                 "warmup_ratio", "eval_strategy", "save_strategy", "save_total_limit",
-                 "logging_steps", "max_steps", "seed", "report_to", "use_cpu", "fp16", "bf16")
+                 "warmup_ratio", "hidden_weight", "attention_weight", "eval_strategy",
+                 "save_strategy", "save_total_limit", "logging_steps", "max_steps", "seed",
+                 "report_to", "use_cpu", "fp16", "bf16")
 
 
 @dataclass
@@ -45,6 +46,10 @@ class SearchArguments:
     max_epochs: int = 10
     min_learning_rate: float = 1e-5
     max_learning_rate: float = 1e-4
+    max_hidden_weight: float = field(default=0.0, metadata={
+        "help": "search hidden_weight in [0, this] (0: not searched)"})
+    max_attention_weight: float = field(default=0.0, metadata={
+        "help": "search attention_weight in [0, this] (0: not searched)"})
     pruner_warmup_epochs: int = field(default=1, metadata={"help": "epochs before pruning"})
     final_run: bool = field(default=True, metadata={"help": "train the student with the best "
                                                     "parameters afterwards"})
@@ -86,9 +91,14 @@ def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> in
 
 
 def hp_space(args: SearchArguments):
-    """The book's space (epochs 5-10, alpha 0-1, temperature 2-20) plus the learning rate."""
+    """The book's space (epochs 5-10, alpha 0-1, temperature 2-20) plus the learning rate and,
+    where asked, the layer-loss weights."""
     def space(trial: optuna.Trial) -> dict[str, Any]:
-        return {
+        layer_weights = {
+            f"{name}_weight": trial.suggest_float(f"{name}_weight", 0.0, top)
+            for name, top in (("hidden", args.max_hidden_weight),
+                              ("attention", args.max_attention_weight)) if top > 0}
+        return {**layer_weights,
             "num_train_epochs": trial.suggest_int("num_train_epochs", args.min_epochs,
                                                   args.max_epochs),
             "alpha": trial.suggest_float("alpha", 0.0, 1.0),

@@ -31,8 +31,9 @@ from slimformer.compression.pruning.report import (
 from slimformer.compression.pruning.schedule import plot_schedule
 from slimformer.compression.pruning.trainer import PruningTrainer
 from slimformer.data.args import DataArguments
-from slimformer.data.clinc import load_clinc, tokenize
-from slimformer.data.metrics import compute_metrics
+from slimformer.data.clinc import tokenize
+from slimformer.data.dataset import label_names, load_data, oos_id_of
+from slimformer.data.metrics import metrics_for
 from slimformer.errors import fail
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_model
@@ -134,16 +135,16 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
                       training_args: DistillationTrainingArguments) -> tuple[Any, ...]:
     """Train with the pruner, bake the masks, compact; returns the model and its figures."""
     tokenizer = load_tokenizer(model_args.model_name_or_path)
-    dataset = load_clinc(data_args.data_file, data_args.dataset_config,
-                         max_samples=data_args.max_samples)
+    dataset = load_data(data_args)
+    labels = label_names(dataset)
     with training_args.main_process_first(desc="tokenize"):
         encoded = tokenize(dataset, tokenizer, data_args.max_length)
-    model = load_classifier(model_args.model_name_or_path)
+    model = load_classifier(model_args.model_name_or_path, labels=labels)
     params_before = sum(p.numel() for p in model.parameters())
     if recipe.teacher_model_name_or_path:
         # The teacher's logits are computed once (and cached), not at every step; the main
         # process computes them, the others read its cache.
-        teacher = load_classifier(recipe.teacher_model_name_or_path)
+        teacher = load_classifier(recipe.teacher_model_name_or_path, labels=labels)
         check_label_maps(teacher, model)
         with training_args.main_process_first(desc="teacher logits"):
             logits = cached_teacher_logits(
@@ -157,7 +158,7 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
     trainer = PruningTrainer(
         model=model, args=training_args, train_dataset=encoded["train"],
         eval_dataset=encoded["validation"], data_collator=collator, processing_class=tokenizer,
-        compute_metrics=compute_metrics, pruner=pruner,
+        compute_metrics=metrics_for(oos_id_of(labels, data_args.oos_label)), pruner=pruner,
     )
     result = trainer.train()
     total_steps = trainer.state.max_steps
@@ -174,8 +175,10 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
     compaction_diff = float((logits_of(model, probe) - before).abs().max())
     report = sparsity_report(masked_stats, model, params_before)
     metrics = {**result.metrics, "compaction_max_logit_diff": compaction_diff}
-    if not recipe.skip_eval:
-        metrics.update(evaluate_splits(trainer, encoded))
+    if not recipe.skip_eval:  # also fits the out-of-scope fallback of the pruned model
+        metrics.update(evaluate_splits(trainer, encoded, data_args))
+    else:  # a rule copied from the unpruned model would not fit the pruned one's logits
+        model.config.oos_fallback = None
     log = {"total_steps": total_steps, "history": trainer.state.log_history}
     return model, tokenizer, metrics, report, log
 

@@ -170,3 +170,38 @@ def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path, base, cli
     assert (run / "best.json").is_file()
     assert not [p for p in run.rglob("*") if p.name.startswith(".") and "-" in p.name
                 and p.is_dir()]  # no staging folder left behind
+
+
+def test_a_search_and_pruning_levels_become_candidates(tmp_path, base, clinc_dir):
+    """The search runs before the students and sets their distillation settings; every student
+    also gets a pruned version with its own int8 variant, all benchmarked together."""
+    import optuna
+    import yaml
+
+    from slimformer.optimize.run import optimize
+    from slimformer.provenance import read_provenance
+
+    args = arguments(tmp_path, clinc_dir, base, search_trials=2, max_hidden_weight=1.0,
+                     prune_levels=[0.5])
+    optimize(*args)
+    run = tmp_path / "run"
+    best = yaml.safe_load((run / "search" / "best_params.yaml").read_text())
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'search-study.db'}")
+    assert len(study.trials) == 2 and {"alpha", "hidden_weight"} <= set(study.best_params)
+    settings = read_provenance(run / "student-1l-0")["steps"][-1]["settings"]
+    assert settings["alpha"] == pytest.approx(best["alpha"])
+    assert settings["hidden_weight"] == pytest.approx(best["hidden_weight"])
+    report = json.loads((run / "benchmark" / "report.json").read_text())
+    kinds = {r["name"]: r["kind"] for r in report["variants"]}
+    # (one layer: equal FFN widths, so a plain config loads it as kind pytorch)
+    assert kinds["student-1l-0-pruned-50"] in {"pytorch", "pytorch-pruned"}
+    assert kinds["student-1l-0-pruned-50-onnx-int8"] == "onnx-lean"
+    sparsity = json.loads((run / "student-1l-0-pruned-50" / "sparsity.json").read_text())
+    assert sparsity["heads_kept"] < sparsity["heads"]
+    assert set(finished(run)) >= {"search", "student-1l-0-pruned-50"}
+    # a rerun redoes nothing; the search's finished trials stay in its study
+    before = finished(run)
+    optimize(*args)
+    assert finished(run) == before
+    assert len(optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'search-study.db'}"
+                                 ).trials) == 2

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 PROFILES: dict[str, dict[str, object]] = {
     # a newcomer's first run: about 10-15 minutes on 2 CPU cores
     "quick": {"finetune_epochs": 1.0, "distill_epochs": 1.0, "students": ["0 2 4"],
-              "variants": ["onnx-int8"]},
+              "variants": ["onnx-int8"], "prune_levels": [], "prune_epochs": 1.0},
     # the docs' numbers: the book-length chain
     "full": {"finetune_epochs": 5.0, "distill_epochs": 5.0, "students": ["0 2 4", "0 5"],
-             "variants": ["onnx-int8", "onnx-opt-int8"]},
+             "variants": ["onnx-int8", "onnx-opt-int8"], "prune_levels": [0.5],
+             "prune_epochs": 2.0},
 }
 
 
@@ -28,8 +29,24 @@ class OptimizeArguments:
         "help": "teacher layers each student keeps, one quoted list per student: '0 2 4'"})
     variants: list[str] | None = field(default=None, metadata={
         "help": "compressed variants of every model (see `slimformer compress`)"})
+    prune_levels: list[float] | None = field(default=None, metadata={
+        "help": "prune every student to these shares of heads and FFN neurons removed "
+                "(movement top-k, distilled from the teacher), e.g. 0.5"})
+    prune_epochs: float | None = field(default=None, metadata={"help": "(profile's)"})
+    search_trials: int = field(default=0, metadata={
+        "help": "Optuna trials over alpha, T, learning rate (and layer-loss weights) for the "
+                "first student before the students train (0: no search)"})
+    search_epochs: int = field(default=1, metadata={"help": "epochs of each search trial"})
+    max_hidden_weight: float = field(default=0.0, metadata={
+        "help": "search hidden_weight in [0, this] (0: not searched)"})
+    max_attention_weight: float = field(default=0.0, metadata={
+        "help": "search attention_weight in [0, this] (0: not searched)"})
     alpha: float = field(default=0.5, metadata={"help": "distillation: weight of the labels"})
     temperature: float = field(default=3.0, metadata={"help": "distillation temperature"})
+    hidden_weight: float = field(default=0.0, metadata={
+        "help": "distillation: weight of the hidden-state loss (layer-wise)"})
+    attention_weight: float = field(default=0.0, metadata={
+        "help": "distillation: weight of the attention loss (layer-wise)"})
     learning_rate: float = field(default=1e-4, metadata={"help": "fine-tuning and distillation"})
     train_batch_size: int = field(default=32, metadata={"help": "training batch size"})
     max_accuracy_drop: float = field(default=0.5, metadata={

@@ -23,6 +23,12 @@ from slimformer.errors import fail
 from slimformer.evaluation.settings import BenchmarkSettings
 from slimformer.files import check_target, write_marker
 from slimformer.optimize.args import PROFILES, OptimizeArguments
+from slimformer.optimize.candidates import (
+    SEARCH_STEP,
+    distillation_settings,
+    prune_step,
+    search_step,
+)
 from slimformer.optimize.report import write_optimize_report
 from slimformer.optimize.select import Budget, choose
 from slimformer.optimize.steps import Step, run_steps
@@ -50,6 +56,12 @@ def check_arguments(args: OptimizeArguments) -> None:
             fail(f"--{key} must be greater than 0, got {args.setting(key)}")
     for spec in args.setting("students"):
         student_layers(spec)
+    for level in args.setting("prune_levels"):
+        if not 0 < float(level) < 1:
+            fail(f"a pruning level is the share of heads and neurons removed, in (0, 1); "
+                 f"got {level}")
+    if float(args.setting("prune_epochs")) <= 0:
+        fail(f"--prune_epochs must be greater than 0, got {args.setting('prune_epochs')}")
     from slimformer.compression.args import ALL_VARIANTS
 
     unknown = sorted(set(args.setting("variants")) - set(ALL_VARIANTS))
@@ -60,11 +72,13 @@ def check_arguments(args: OptimizeArguments) -> None:
 def training_arguments(folder: Path, args: OptimizeArguments, epochs: float, **extra: Any):
     from slimformer.training.args import DistillationTrainingArguments
 
-    return DistillationTrainingArguments(
-        output_dir=str(folder), num_train_epochs=epochs, learning_rate=args.learning_rate,
-        per_device_train_batch_size=args.train_batch_size, per_device_eval_batch_size=128,
-        eval_strategy="no", save_strategy="no", report_to="none", seed=args.training_seed,
-        disable_tqdm=True, logging_strategy="no", **extra)
+    settings = {"output_dir": str(folder), "num_train_epochs": epochs,
+                "learning_rate": args.learning_rate,
+                "per_device_train_batch_size": args.train_batch_size,
+                "per_device_eval_batch_size": 128, "eval_strategy": "no", "save_strategy": "no",
+                "report_to": "none", "seed": args.training_seed, "disable_tqdm": True,
+                "logging_strategy": "no", **extra}
+    return DistillationTrainingArguments(**settings)
 
 
 def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -> Step:
@@ -82,7 +96,9 @@ def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -
 
 
 def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArguments,
-                 data_args: DataArguments, run: Path) -> Step:
+                 data_args: DataArguments, run: Path, searched: bool = False) -> Step:
+    """A student cut from the teacher, distilled with the run's settings (or, after a search,
+    its best ones, read when the step runs)."""
     layers = student_layers(spec)
     epochs = float(args.setting("distill_epochs"))
     name = f"student-{len(layers)}l-{'-'.join(map(str, layers))}"
@@ -91,15 +107,17 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
         from slimformer.training.args import DistillArguments
         from slimformer.training.distill_run import distill
 
+        chosen = distillation_settings(args, run, searched)
+        logger.info("%s: %s", name, ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()))
         distill(DistillArguments(teacher_model=teacher, student_layers=layers,
                                  cache_dir=str(run / "cache")), data_args,
-                training_arguments(folder, args, epochs, alpha=args.alpha,
-                                   temperature=args.temperature))
+                training_arguments(folder, args, epochs, **chosen))
 
     settings = {"teacher": teacher, "layers": layers, "epochs": epochs, "alpha": args.alpha,
                 "temperature": args.temperature, "lr": args.learning_rate,
-                "seed": args.training_seed,
-                **data_identity(data_args)}
+                "seed": args.training_seed, **data_identity(data_args)}
+    if args.hidden_weight or args.attention_weight:  # (absent: older runs' fingerprints hold)
+        settings.update(hidden_weight=args.hidden_weight, attention_weight=args.attention_weight)
     return Step(name, run / name, settings, train, depends, estimate_min=2.0 * epochs)
 
 
@@ -124,7 +142,7 @@ def variant_specs(models: dict[str, str], run: Path) -> list[str]:
     ones run by the lean predictor as a service would."""
     specs = []
     for name, folder in models.items():
-        specs.append(f"{name}={folder}@pytorch")
+        specs.append(f"{name}={folder}")  # pytorch, or pytorch-pruned: detected
         for variant in sorted((run / "variants" / name).glob("*")):
             if variant.is_dir() and not variant.name.startswith("."):
                 kind = "onnx-lean" if any(variant.glob("*.onnx")) else None
@@ -145,14 +163,29 @@ def plan(args: OptimizeArguments, data_args: DataArguments, settings: BenchmarkS
         teacher, teacher_step_name = str(run / "teacher"), "teacher"
     models = {"teacher": teacher}
     depends = [teacher_step_name] if teacher_step_name else []
-    for spec in args.setting("students"):
-        step = student_step(spec, teacher, depends, args, data_args, run)
+    specs = list(args.setting("students"))
+    if args.search_trials and specs:
+        steps.append(search_step(student_layers(specs[0]), teacher, depends, args, data_args,
+                                 run))
+        depends = [*depends, SEARCH_STEP]
+    students = []
+    for spec in specs:
+        step = student_step(spec, teacher, depends, args, data_args, run,
+                            searched=bool(args.search_trials))
         steps.append(step)
+        students.append(step)
         models[step.name] = str(step.folder)
     trained = {step.name for step in steps}
     for name, folder in models.items():
         depends = [name] if name in trained else []
         steps.append(compress_step(folder, name, depends, args, data_args, settings.threads, run))
+    for student in students:  # pruned students bring their own fused int8 variant
+        for level in args.setting("prune_levels"):
+            step = prune_step(student.name, str(student.folder), teacher, float(level),
+                              [*student.depends, student.name], args, data_args,
+                              settings.threads, run)
+            steps.append(step)
+            models[step.name] = str(step.folder)
     return steps, models
 
 

@@ -1,0 +1,117 @@
+"""The optional candidates of an optimize run: an Optuna search over the distillation settings
+(the students then train with its best parameters) and pruned versions of every student.
+
+The search's study lives in `run/search-study.db` (SQLite), outside the step folder, so a
+killed search resumes with its finished trials; its study name carries the step's settings,
+so changed settings start a fresh study instead of mixing trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slimformer.data.args import DataArguments
+from slimformer.optimize.args import OptimizeArguments
+from slimformer.optimize.steps import Step
+
+logger = logging.getLogger(__name__)
+
+SEARCH_STEP = "search"
+# What the search may set for the students, with the run's own settings as fallback.
+SEARCHED = ("alpha", "temperature", "learning_rate", "hidden_weight", "attention_weight")
+
+
+def search_step(layers: list[int], teacher: str, depends: list[str], args: OptimizeArguments,
+                data_args: DataArguments, run: Path) -> Step:
+    from slimformer.training.run_folder import data_identity
+
+    settings = {"teacher": teacher, "layers": layers, "trials": args.search_trials,
+                "epochs": args.search_epochs, "max_hidden_weight": args.max_hidden_weight,
+                "max_attention_weight": args.max_attention_weight,
+                "seed": args.training_seed, **data_identity(data_args)}
+    study = "optimize-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
+                                         ).hexdigest()[:12]
+
+    def search(folder: Path) -> None:
+        from slimformer.optimize.run import training_arguments
+        from slimformer.training.args import DistillArguments
+        from slimformer.training.search import (
+            SearchArguments,
+            best_config,
+            run_search,
+            write_search_outputs,
+        )
+
+        search_args = SearchArguments(
+            n_trials=args.search_trials, storage=f"sqlite:///{run / 'search-study.db'}",
+            study_name=study, search_dir=str(folder), min_epochs=args.search_epochs,
+            max_epochs=args.search_epochs, min_learning_rate=args.learning_rate / 3,
+            max_learning_rate=args.learning_rate * 3, max_hidden_weight=args.max_hidden_weight,
+            max_attention_weight=args.max_attention_weight, pruner_warmup_epochs=0,
+            final_run=False)
+        distill_args = DistillArguments(teacher_model=teacher, student_layers=layers,
+                                        cache_dir=str(run / "cache"))
+        training = training_arguments(folder / "trials", args, args.search_epochs,
+                                      eval_strategy="epoch")
+        found = run_search(search_args, distill_args, data_args, training)
+        write_search_outputs(found, best_config(found, distill_args, data_args, training),
+                             folder)
+
+    return Step(SEARCH_STEP, run / SEARCH_STEP, settings, search, depends,
+                estimate_min=2.5 * args.search_trials * args.search_epochs)
+
+
+def distillation_settings(args: OptimizeArguments, run: Path, searched: bool) -> dict[str, Any]:
+    """The students' settings: the search's best where it ran, else the run's own."""
+    settings = {key: getattr(args, key) for key in SEARCHED}
+    if searched:
+        best = yaml.safe_load((run / SEARCH_STEP / "best_params.yaml").read_text())
+        settings.update({key: best[key] for key in SEARCHED if key in best})
+    return settings
+
+
+def pruned_name(model: str, level: float) -> str:
+    return f"{model}-pruned-{round(100 * level)}"
+
+
+def prune_step(model_name: str, model: str, teacher: str, level: float, depends: list[str],
+               args: OptimizeArguments, data_args: DataArguments, threads: int,
+               run: Path) -> Step:
+    """Movement pruning (top-k, whole heads and FFN neurons) of a student to `level`, distilled
+    from the teacher, compacted and exported to fused ONNX int8 with its own fallback."""
+    name = pruned_name(model_name, level)
+    epochs = float(args.setting("prune_epochs"))
+
+    def prune_model(folder: Path) -> None:
+        from slimformer.compression.pruning.args import PruningArguments
+        from slimformer.compression.pruning.run import PruneRunArguments, int8_folder, prune
+        from slimformer.compression.variants import fit_fallbacks
+        from slimformer.optimize.run import training_arguments
+        from slimformer.training.args import ModelArguments
+
+        onnx_dir = run / "variants" / name / f"{name}-onnx"
+        result = prune(
+            ModelArguments(model_name_or_path=model), data_args,
+            PruneRunArguments(teacher_model_name_or_path=teacher, onnx_dir=str(onnx_dir),
+                              cache_dir=str(run / "cache")),
+            PruningArguments(pruning_method="topk", attention_block="head",
+                             final_sparsity=level, cooldown_fraction=0.35),
+            training_arguments(folder, args, epochs, alpha=args.alpha,
+                               temperature=args.temperature))
+        fit_fallbacks({"onnx-int8": int8_folder(onnx_dir)}, data_args, threads)
+        logger.info("%s: %s heads, %s neurons kept", name, result["sparsity"]["heads_kept"],
+                    result["sparsity"]["neurons_kept"])
+
+    from slimformer.training.run_folder import data_identity
+
+    settings = {"model": model, "teacher": teacher, "level": level, "epochs": epochs,
+                "alpha": args.alpha, "temperature": args.temperature, "lr": args.learning_rate,
+                "seed": args.training_seed, **data_identity(data_args)}
+    return Step(name, run / name, settings, prune_model, depends,
+                estimate_min=1.5 * epochs + 1.0)

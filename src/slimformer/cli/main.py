@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "search": "search distillation settings with Optuna, then train the best",
     "compress": "make every compressed variant: PyTorch int8, ONNX, fused, int8",
     "prune": "prune while training, compact, and optionally export to int8 ONNX",
+    "trim-vocab": "keep only the word pieces the training data uses (smaller embeddings)",
     "benchmark": "measure variants side by side: accuracy, size, speed, memory",
     "push": "publish every benchmarked variant to the Hub with its model card",
     "distill-speed": "time training steps with cached vs live teacher",

@@ -35,6 +35,7 @@ STEP_TITLES = {
     "onnx-quantize-dynamic": "Dynamic int8 quantization (ONNX Runtime, ORTQuantizer)",
     "onnx-quantize-static": "Static int8 quantization (ONNX Runtime, ORTQuantizer, calibrated)",
     "prune": "Pruning",
+    "trim-vocab": "Vocabulary trimming (word pieces the training data uses)",
 }
 
 
@@ -48,6 +49,7 @@ STEP_PHRASES = {
     "onnx-quantize-dynamic": "quantized to int8 by ONNX Runtime (dynamic)",
     "onnx-quantize-static": "quantized to int8 by ONNX Runtime (static, calibrated)",
     "prune": "pruned",
+    "trim-vocab": "its vocabulary trimmed to the word pieces of its training data",
 }
 
 

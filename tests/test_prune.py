@@ -433,3 +433,21 @@ def test_prune_recipe_rejects_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_recipe(recipe.main, ["--final_sparsity", "1.2", "--output_dir", str(tmp_path)])
     assert "final_sparsity must be in [0, 1), got 1.2" in capsys.readouterr().err
+
+
+def test_pruned_heads_keep_the_attention_fused(tmp_path, tokenizer):
+    """Whole heads removed, the same number per layer: ORT's optimizer detects the pruned
+    geometry from the graph and still fuses one Attention per layer (then QAttention)."""
+    from slimformer.compression.onnx.optimize import optimize_onnx
+    from slimformer.compression.onnx.quantize import quantize_dynamic
+    from slimformer.models.onnx_files import op_counts
+
+    model = masked_model("bert", "topk", sparsity=0.5, block="head", seed=2)
+    compact(model)
+    heads = [layer.attention.self.num_attention_heads for layer in model.bert.encoder.layer]
+    assert heads == [2, 2]  # 4 heads each before
+    export_pruned_onnx(model, tokenizer, tmp_path / "onnx")
+    fused = optimize_onnx(tmp_path / "onnx", tmp_path / "opt", level="O2")
+    assert fused["Attention"] == len(heads)
+    quantize_dynamic(tmp_path / "opt", tmp_path / "int8")
+    assert op_counts(tmp_path / "int8" / "model.onnx").get("QAttention") == len(heads)

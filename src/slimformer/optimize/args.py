@@ -33,6 +33,11 @@ class OptimizeArguments:
         "help": "prune every student to these shares of heads and FFN neurons removed "
                 "(movement top-k, distilled from the teacher), e.g. 0.5"})
     prune_epochs: float | None = field(default=None, metadata={"help": "(profile's)"})
+    trim_vocab: bool = field(default=False, metadata={
+        "help": "add a vocabulary-trimmed copy of the teacher and every student (then "
+                "compressed like the others): smaller embeddings, see `slimformer trim-vocab`"})
+    trim_characters: str = field(default="ascii", metadata={
+        "help": "single characters the trimmed vocabularies keep: ascii, latin, all, none"})
     search_trials: int = field(default=0, metadata={
         "help": "Optuna trials over alpha, T, learning rate (and layer-loss weights) for the "
                 "first student before the students train (0: no search)"})

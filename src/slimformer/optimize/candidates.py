@@ -115,3 +115,20 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
                 "seed": args.training_seed, **data_identity(data_args)}
     return Step(name, run / name, settings, prune_model, depends,
                 estimate_min=1.5 * epochs + 1.0)
+
+
+def trim_step(model_name: str, model: str, depends: list[str], args: OptimizeArguments,
+              data_args: DataArguments, run: Path) -> Step:
+    """The model with its vocabulary trimmed to the training split's word pieces."""
+    from slimformer.training.run_folder import data_identity
+
+    name = f"{model_name}-trimmed"
+
+    def trim(folder: Path) -> None:
+        from slimformer.compression.vocab import TrimVocabArguments, trim_vocabulary
+
+        trim_vocabulary(TrimVocabArguments(model=model, output_dir=str(folder),
+                                           keep_characters=args.trim_characters), data_args)
+
+    settings = {"model": model, "characters": args.trim_characters, **data_identity(data_args)}
+    return Step(name, run / name, settings, trim, depends, estimate_min=0.3)

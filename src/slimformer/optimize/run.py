@@ -28,6 +28,7 @@ from slimformer.optimize.candidates import (
     distillation_settings,
     prune_step,
     search_step,
+    trim_step,
 )
 from slimformer.optimize.report import write_optimize_report
 from slimformer.optimize.select import Budget, choose
@@ -60,6 +61,11 @@ def check_arguments(args: OptimizeArguments) -> None:
         if not 0 < float(level) < 1:
             fail(f"a pruning level is the share of heads and neurons removed, in (0, 1); "
                  f"got {level}")
+    from slimformer.compression.vocab import CHARACTER_SETS
+
+    if args.trim_characters not in CHARACTER_SETS:
+        fail(f"unknown --trim_characters {args.trim_characters!r}; choose one of "
+             f"{', '.join(CHARACTER_SETS)}")
     if float(args.setting("prune_epochs")) <= 0:
         fail(f"--prune_epochs must be greater than 0, got {args.setting('prune_epochs')}")
     from slimformer.compression.args import ALL_VARIANTS
@@ -175,6 +181,13 @@ def plan(args: OptimizeArguments, data_args: DataArguments, settings: BenchmarkS
         steps.append(step)
         students.append(step)
         models[step.name] = str(step.folder)
+    if args.trim_vocab:
+        made = {step.name for step in steps}
+        for name, folder in list(models.items()):
+            step = trim_step(name, folder, [name] if name in made else [], args, data_args,
+                             run)
+            steps.append(step)
+            models[step.name] = str(step.folder)
     trained = {step.name for step in steps}
     for name, folder in models.items():
         depends = [name] if name in trained else []

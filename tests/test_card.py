@@ -339,3 +339,34 @@ def test_card_data_is_one_typed_object_whose_body_stays_out_of_the_metadata(hub_
     body_names = {f.name for f in fields(CardBody)} - {"license"}  # licence is both
     assert not body_names & set(metadata), body_names & set(metadata)
     assert metadata["pipeline_tag"] == "text-classification" and "model-index" in metadata
+
+
+def test_the_snippet_follows_the_files_not_the_benchmark_runtime(hub_run, tmp_path, tokenizer):
+    """An ONNX folder benchmarked by the lean predictor still gets the ORTModel snippet, and a
+    pruned folder with per-layer widths gets slimformer's loader; both snippets run."""
+    import copy
+
+    from slimformer.compression.pruning.compact import compact, is_pruned_folder, save_pruned
+
+    from .test_prune import masked_model
+
+    if "onnx" not in hub_run.folders:
+        pytest.skip("ONNX Runtime is not available")
+    report = copy.deepcopy(hub_run.report)
+    onnx_row = next(r for r in report["variants"] if r["name"] == "onnx")
+    onnx_row["kind"] = "onnx-lean"
+    pruned = masked_model("bert", "sigmoid", block="8x8", seed=5)  # per-layer widths
+    compact(pruned)
+    save_pruned(pruned, tokenizer, tmp_path / "pruned")
+    assert is_pruned_folder(tmp_path / "pruned")
+    report["variants"].append({**copy.deepcopy(onnx_row), "name": "pruned",
+                               "kind": "pytorch-pruned", "path": str(tmp_path / "pruned")})
+    for name, folder, needle in (("onnx", hub_run.folders["onnx"],
+                                  "ORTModelForSequenceClassification"),
+                                 ("pruned", tmp_path / "pruned", "load_pruned")):
+        text = str(render_card(report, name, f"someone/x-{name}", folder=folder))
+        snippet = usage_snippet(text)
+        assert needle in snippet
+        namespace: dict = {}
+        exec(snippet.replace(f"someone/x-{name}", str(folder)), namespace)  # noqa: S102
+        assert namespace["prediction"][0]["label"]

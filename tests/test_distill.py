@@ -241,3 +241,14 @@ def test_layer_losses_need_a_student_cut_from_the_teacher(tmp_path, teacher_fold
         build_distillation(args, data_args, training_args)
     with pytest.raises(SlimformerError, match="must be >= 0"):
         DistillationTrainingArguments(output_dir=str(tmp_path), hidden_weight=-1.0)
+
+
+def test_provenance_records_what_ran_not_what_was_asked(tmp_path, teacher_folder, clinc_dir):
+    from slimformer.provenance import read_provenance
+
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir, max_steps=2)
+    training_args.num_train_epochs = 3
+    distill(args, data_args, training_args)
+    settings = read_provenance(tmp_path / "out")["steps"][-1]["settings"]
+    assert settings["steps"] == 2 and settings["epochs_asked"] == 3
+    assert settings["epochs"] == pytest.approx(2 / 3, abs=0.01)  # 48 rows: 3 batches an epoch

@@ -162,6 +162,24 @@ def fallback_body(row: dict[str, Any]) -> dict[str, str] | None:
             "oos_recall": fmt(100 * scores["oos_recall"], 2)}
 
 
+def usage_kind(kind: str, folder: Path | None) -> str:
+    """How the published files load, whatever runtime the benchmark used (an ONNX folder run
+    by the lean predictor still loads with ORTModelForSequenceClassification)."""
+    if kind.startswith("onnx") or (folder is not None and any(Path(folder).glob("*.onnx"))):
+        return "onnx"
+    if kind == "pytorch-int8" or (folder is not None
+                                  and (Path(folder) / "slimformer-int8.json").is_file()):
+        return "pytorch-int8"
+    if kind == "pytorch-pruned":
+        return kind
+    if folder is not None:
+        from slimformer.compression.pruning.compact import is_pruned_folder
+
+        if is_pruned_folder(folder):  # per-layer FFN widths: pipeline(model_id) cannot
+            return "pytorch-pruned"
+    return "pytorch"
+
+
 def onnx_file_name(row: dict[str, Any], folder: Path | None) -> str:
     if row.get("file"):
         return row["file"]
@@ -210,6 +228,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         repo_id=repo_id,
         variant=variant,
         kind=kind,
+        usage_kind=usage_kind(kind, folder),
         kind_title=KIND_TITLES.get(kind, kind),
         summary=summary_sentence(variant, kind, provenance, base, folders, dataset_name),
         siblings=[name for name in repo_ids if name != variant],

@@ -80,7 +80,7 @@ def variant_tags(kind: str, steps: list[str], clinc: bool = True) -> list[str]:
         tags.append("distillation")
     if kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps):
         tags += ["quantization", "int8"]
-    if kind == "onnx" or any(s.startswith("onnx") for s in steps):
+    if kind.startswith("onnx") or any(s.startswith("onnx") for s in steps):
         tags += ["onnx", "onnxruntime"]
     if "prune" in steps:
         tags.append("pruning")
@@ -153,6 +153,7 @@ class CardBody:
     repo_id: str
     variant: str
     kind: str
+    usage_kind: str  # how the repository's files load: onnx, pytorch-int8, pytorch-pruned, pytorch
     kind_title: str
     summary: str
     siblings: list[str]

@@ -25,7 +25,7 @@ from slimformer.training.distill import (
     student_from_teacher,
     with_teacher_logits,
 )
-from slimformer.training.finetune import evaluate_splits, save_outputs, trainer_data
+from slimformer.training.finetune import evaluate_splits, save_outputs, trainer_data, what_ran
 from slimformer.training.run_folder import data_identity, start_run
 
 
@@ -156,6 +156,7 @@ def distill(args: DistillArguments, data_args: DataArguments,
         step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"
         write_provenance(training_args.output_dir, step,
                          {**provenance_settings(args, training_args),
+                          **what_ran(run.trainer, training_args),
                           "resumed_from": run.checkpoint and Path(run.checkpoint).name},
                          base_model=base_model_id(args.student_model or args.teacher_model),
                          test_accuracy=metrics.get("test_accuracy"))

@@ -88,10 +88,21 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
         write_provenance(training_args.output_dir, "finetune",
                          {**finetune_settings(model_name_or_path, training_args),
                           "dataset": dataset_description(data_args),
+                          **what_ran(trainer, training_args),
                           "resumed_from": checkpoint and Path(checkpoint).name},
                          base_model=base_model_id(model_name_or_path),
                          test_accuracy=metrics.get("test_accuracy"))
     return metrics
+
+
+def what_ran(trainer: Trainer, args: TrainingArguments) -> dict[str, Any]:
+    """Epochs and optimizer steps done (a max_steps or an early stop ends before the epochs
+    asked for: cards show what ran)."""
+    done = {"epochs": round(float(trainer.state.epoch or 0), 2),
+            "steps": int(trainer.state.global_step)}
+    if done["epochs"] != round(float(args.num_train_epochs), 2):
+        done["epochs_asked"] = args.num_train_epochs
+    return done
 
 
 def finetune_settings(model_name_or_path: str, args: TrainingArguments) -> dict[str, Any]:

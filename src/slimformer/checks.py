@@ -60,6 +60,9 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "min_learning_rate": (0, None, False, True),
     "max_learning_rate": (0, None, False, True),
     "pruner_warmup_epochs": (0, None, True, True),
+    "heartbeat_interval": (0, None, True, True),
+    "grace_period": (1, None, True, True),
+    "max_retry": (0, None, True, True),
     "max_hidden_weight": (0, None, True, True),
     "max_attention_weight": (0, None, True, True),
 }

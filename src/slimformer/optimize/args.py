@@ -42,6 +42,9 @@ class OptimizeArguments:
         "help": "Optuna trials over alpha, T, learning rate (and layer-loss weights) for the "
                 "first student before the students train (0: no search)"})
     search_epochs: int = field(default=1, metadata={"help": "epochs of each search trial"})
+    search_storage: str | None = field(default=None, metadata={
+        "help": "Optuna storage URL of the search (default: SQLite in the run folder); a "
+                "postgresql:// URL shared by runs on several machines shares the trials"})
     max_hidden_weight: float = field(default=0.0, metadata={
         "help": "search hidden_weight in [0, this] (0: not searched)"})
     max_attention_weight: float = field(default=0.0, metadata={

@@ -1,9 +1,11 @@
 """The optional candidates of an optimize run: an Optuna search over the distillation settings
 (the students then train with its best parameters) and pruned versions of every student.
 
-The search's study lives in `run/search-study.db` (SQLite), outside the step folder, so a
-killed search resumes with its finished trials; its study name carries the step's settings,
-so changed settings start a fresh study instead of mixing trials.
+The search's study lives in `run/search-study.db` (SQLite) or `--search_storage` (e.g. a
+PostgreSQL URL that runs on several machines share), outside the step folder, so a killed
+search resumes with its finished trials; its study name carries the step's settings, so
+changed settings start a fresh study instead of mixing trials, and the same settings on
+another machine join the same study.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
         )
 
         search_args = SearchArguments(
-            n_trials=args.search_trials, storage=f"sqlite:///{run / 'search-study.db'}",
+            n_trials=args.search_trials,
+            storage=args.search_storage or f"sqlite:///{run / 'search-study.db'}",
             study_name=study, search_dir=str(folder), min_epochs=args.search_epochs,
             max_epochs=args.search_epochs, min_learning_rate=args.learning_rate / 3,
             max_learning_rate=args.learning_rate * 3, max_hidden_weight=args.max_hidden_weight,

@@ -8,7 +8,9 @@ one study. A median pruner stops weak trials at their epoch-end evaluations.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -18,7 +20,7 @@ import optuna
 import yaml
 
 from slimformer.data.args import DataArguments
-from slimformer.errors import fail
+from slimformer.errors import fail, first_line
 from slimformer.training.args import DistillArguments, DistillationTrainingArguments
 from slimformer.training.distill_run import build_distillation
 
@@ -51,6 +53,14 @@ class SearchArguments:
     max_attention_weight: float = field(default=0.0, metadata={
         "help": "search attention_weight in [0, this] (0: not searched)"})
     pruner_warmup_epochs: int = field(default=1, metadata={"help": "epochs before pruning"})
+    heartbeat_interval: int = field(default=60, metadata={
+        "help": "seconds between a running trial's heartbeats in the study; a trial whose "
+                "worker died (kill -9, lost machine) is marked failed after grace_period"})
+    grace_period: int | None = field(default=None, metadata={
+        "help": "seconds without a heartbeat before a trial counts as dead (default: 2x the "
+                "heartbeat interval)"})
+    max_retry: int = field(default=3, metadata={
+        "help": "times a dead worker's trial is queued again with the same parameters"})
     final_run: bool = field(default=True, metadata={"help": "train the student with the best "
                                                     "parameters afterwards"})
 
@@ -63,23 +73,57 @@ def storage_url(args: SearchArguments) -> str:
     return f"sqlite:///{folder / 'study.db'}"
 
 
-def open_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+def heartbeat_options(interval: int | None, grace_period: int | None,
+                      max_retry: int) -> dict[str, Any]:
+    """RDBStorage's heartbeat settings: a dead worker's trial is failed and queued again."""
+    if not interval:
+        return {}
+    options: dict[str, Any] = {"heartbeat_interval": interval,
+                               "grace_period": grace_period or 2 * interval}
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    if retry is not None:  # optuna >= 4.9
+        options["heartbeat_stale_trial_callback"] = retry(max_retry=max_retry)
+    else:
+        options["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(
+            max_retry=max_retry)
+    return options
+
+
+def open_storage(url: str, attempts: int = 5, heartbeat_interval: int | None = None,
+                 grace_period: int | None = None, max_retry: int = 3,
+                 ) -> optuna.storages.BaseStorage:
     """Open the study storage up front, so a bad URL fails before any training.
 
-    Workers started together may race to create the schema; the loser retries.
+    With a heartbeat, a trial whose worker died is marked failed once its heartbeat is older
+    than the grace period (by the next worker that starts a trial), and queued again with the
+    same parameters (RetryFailedTrialCallback). Workers started together may race to create
+    the schema; the loser retries.
     """
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url)
+            with warnings.catch_warnings():  # the heartbeat API is marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, **heartbeat_options(heartbeat_interval, grace_period, max_retry))
+        except ImportError as err:  # optuna wraps the driver's ModuleNotFoundError
+            scheme = url.split(":", 1)[0]
+            extra = "mysql" if scheme.startswith("mysql") else "postgres"
+            fail(f"the database driver for {scheme!r} is not installed: "
+                 f"pip install 'slimformer[{extra}]' ({first_line(err)})")
         except Exception as err:
             racing = any(m in str(err) for m in ("UNIQUE constraint", "already exists",
-                                                  "database is locked"))
+                                                  "database is locked", "duplicate key"))
             if attempt + 1 < attempts and racing:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            fail(f"cannot open the search storage {url!r}: {reason}")
+            fail(f"cannot open the search storage {safe_url(url)!r}: {reason}")
     raise AssertionError("unreachable")
+
+
+def safe_url(url: str) -> str:
+    """The storage URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
@@ -119,15 +163,18 @@ def run_search(search: SearchArguments, args: DistillArguments, data_args: DataA
     if search.n_trials < 1:
         fail(f"n_trials must be at least 1, got {search.n_trials}")
     url = storage_url(search)
-    storage = open_storage(url)
+    storage = open_storage(url, heartbeat_interval=search.heartbeat_interval,
+                           grace_period=search.grace_period, max_retry=search.max_retry)
     if search.load_if_exists is False and finished_trials(storage, search.study_name):
-        fail(f"study {search.study_name!r} already exists in {url}; set load_if_exists true")
+        fail(f"study {search.study_name!r} already exists in {safe_url(url)}; set "
+             "load_if_exists true")
     if training_args.eval_strategy == "no":
         fail("the search needs eval_strategy epoch (or steps) so trials can be pruned")
     remaining = max(0, search.n_trials - finished_trials(storage, search.study_name))
     run = build_distillation(args, data_args, training_args, for_search=True)
     if training_args.should_save:
-        logger.info("study %r in %s: %d trial(s) to run", search.study_name, url, remaining)
+        logger.info("study %r in %s: %d trial(s) to run", search.study_name, safe_url(url),
+                    remaining)
     run.trainer.hyperparameter_search(
         hp_space=hp_space(search), compute_objective=validation_accuracy, n_trials=remaining,
         direction="maximize", backend="optuna", storage=storage,

@@ -77,6 +77,7 @@ COMPRESS = ["--model", "{good}", "--output_dir", "{root}/compressed", "--data_fi
 PUSH = ["--report", "{report}", "--namespace", "alice", "--name", "m", "--dry_run", "true"]
 FINETUNE = ["--model_name_or_path", "{good}", "--output_dir", "{root}/ft", *TRAIN]
 OPTIMIZE = ["--base_model", "{good}", "--output_dir", "{root}/opt", *DATA]
+TRIM = ["--model", "{good}", "--output_dir", "{root}/trimmed", "--data_file", "{data}"]
 
 # (recipe, arguments, a regular expression the error line must match)
 CASES = [
@@ -146,6 +147,23 @@ CASES = [
     ("optimize", [*OPTIMIZE, "--variants", "onnx-int9"], "unknown variant"),
     ("optimize", [*OPTIMIZE[:2], "--output_dir", "{good}", *DATA], "already holds"),
     ("optimize", [*OPTIMIZE, "--rounds", "2"], "--rounds must be at least 3"),
+    ("optimize", [*OPTIMIZE, "--prune_levels", "1.5"], "a pruning level"),
+    ("optimize", [*OPTIMIZE, "--trim_characters", "greek"], "trim_characters"),
+    # vocabulary trimming
+    ("trim_vocab", TRIM[2:], "no model given"),
+    ("trim_vocab", [*TRIM, "--keep_characters", "greek"], "keep_characters 'greek'"),
+    ("trim_vocab", [*TRIM[:2], "--output_dir", "{good}", *TRIM[4:]], "already holds"),
+    ("trim_vocab", ["--model", "{no_tokenizer}", *TRIM[2:]], "tokenizer.json"),
+    # other data, the fallback, layer losses, shared studies
+    ("benchmark", ["--variants", "x={good}", "--dataset", "{root}/absent.csv"],
+     "data file not found"),
+    ("benchmark", [*BENCH, "--dataset", "{root}/absent.csv"], "not both"),
+    ("benchmark", [*BENCH, "--fallback_score", "entropy"], "--fallback_score"),
+    ("benchmark", [*BENCH, "--max_in_scope_drop", "200"], "--max_in_scope_drop"),
+    ("distill", [*DISTILL, "--hidden_weight", "-1"], "hidden_weight"),
+    ("search", [*DISTILL, "--search_dir", "{root}/s", "--storage",
+                "postgresql://alice:s3cret@127.0.0.1:1/optuna"],
+     r"cannot open the search storage 'postgresql://alice:\*\*\*@127"),
     # configs
     ("benchmark", ["--config", "{root}/bad.yaml"], "not valid YAML"),
     ("benchmark", ["--config", "{root}/typo.yaml"], "thraeds"),

@@ -252,3 +252,17 @@ def test_provenance_records_what_ran_not_what_was_asked(tmp_path, teacher_folder
     settings = read_provenance(tmp_path / "out")["steps"][-1]["settings"]
     assert settings["steps"] == 2 and settings["epochs_asked"] == 3
     assert settings["epochs"] == pytest.approx(2 / 3, abs=0.01)  # 48 rows: 3 batches an epoch
+
+
+def test_the_fallback_is_fitted_on_rows_in_the_order_predicted(tmp_path, teacher_folder,
+                                                               clinc_dir):
+    """group_by_length reorders the rows Trainer.predict returns: the rule must pair each
+    row's logits with its own label (its figures then match the Trainer's own metrics)."""
+    from slimformer.serving.fallback import read_rule
+
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir,
+                                           group_by_length=True)
+    metrics = distill(args, data_args, training_args)
+    rule = read_rule(tmp_path / "out")
+    assert rule is not None and rule.fitted_on == "validation"
+    assert rule.figures["without"]["accuracy"] == pytest.approx(metrics["validation_accuracy"])

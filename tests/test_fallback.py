@@ -156,3 +156,24 @@ def test_the_benchmark_fits_on_validation_only(exported, clinc, tokenizer):
     assert first["fallback"]["source"] == "fitted by the benchmark on validation"
     assert first["validation"]["with_fallback"] == second["validation"]["with_fallback"]
     assert "with_fallback" in first and first["with_fallback"] != second["with_fallback"]
+
+
+def test_rows_in_another_order_are_paired_with_their_own_labels():
+    """Trainer.predict may return rows in a length-grouped order: the rule is fitted on the
+    labels that come with the logits, not on the split's own order."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    from slimformer.data.args import DataArguments
+    from slimformer.serving.fallback import rule_for_split
+
+    logits, labels = synthetic(400, 0.1, 5)
+    split = Dataset.from_dict({"text": ["x"] * 400, "intent": labels.tolist()},
+                              features=Features({"text": Value("string"), "intent": ClassLabel(
+                                  names=["a", "b", "oos", "c"])}))
+    order = np.random.default_rng(0).permutation(400)
+    data_args = DataArguments()
+    right = rule_for_split(logits, split, data_args)
+    shuffled = rule_for_split(logits[order], split, data_args, labels=labels[order])
+    assert shuffled.threshold == right.threshold and shuffled.figures == right.figures
+    wrong = rule_for_split(logits[order], split, data_args)  # logits and labels mismatched
+    assert wrong.figures["without"]["accuracy"] < 0.5 < right.figures["without"]["accuracy"]

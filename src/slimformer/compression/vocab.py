@@ -134,7 +134,7 @@ def trim_vocabulary(args: TrimVocabArguments, data_args: Any) -> Path:
     """Trim a classifier folder's vocabulary to what the training split uses; returns the
     output folder (written to a staging folder and renamed at the end)."""
     from slimformer.data.dataset import load_data
-    from slimformer.files import staged_folder
+    from slimformer.files import check_target, staged_folder
     from slimformer.models.aliases import resolve_path
     from slimformer.models.loading import load_classifier_folder, load_folder_tokenizer
     from slimformer.provenance import write_provenance
@@ -147,6 +147,7 @@ def trim_vocabulary(args: TrimVocabArguments, data_args: Any) -> Path:
     if args.keep_characters not in CHARACTER_SETS:
         fail(f"unknown keep_characters {args.keep_characters!r}; choose one of "
              f"{', '.join(CHARACTER_SETS)}")
+    check_target(output, "trim-vocab", args.overwrite)  # before any work
     data = load_data(data_args)
     tokenizer = load_folder_tokenizer(source)
     model = load_classifier_folder(source)

@@ -93,8 +93,7 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
 
     def prune_model(folder: Path) -> None:
         from slimformer.compression.pruning.args import PruningArguments
-        from slimformer.compression.pruning.run import PruneRunArguments, int8_folder, prune
-        from slimformer.compression.variants import fit_fallbacks
+        from slimformer.compression.pruning.run import PruneRunArguments, prune
         from slimformer.optimize.run import training_arguments
         from slimformer.training.args import ModelArguments
 
@@ -107,7 +106,6 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
                              final_sparsity=level, cooldown_fraction=0.35),
             training_arguments(folder, args, epochs, alpha=args.alpha,
                                temperature=args.temperature))
-        fit_fallbacks({"onnx-int8": int8_folder(onnx_dir)}, data_args, threads)
         logger.info("%s: %s heads, %s neurons kept", name, result["sparsity"]["heads_kept"],
                     result["sparsity"]["neurons_kept"])
 

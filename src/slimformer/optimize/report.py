@@ -30,7 +30,7 @@ def usage(choice: dict[str, Any]) -> str:
     if choice.get("kind") == "onnx-lean":
         return (f"from slimformer import load_variant\n"
                 f"predictor = load_variant(\"{path}@onnx-lean\")  # onnxruntime + tokenizers\n"
-                f"predictor.predict([\"what's my balance\"])\n\n"
+                f"predictor.predict([\"what's my balance\"])  # the fallback rule applied\n\n"
                 f"from optimum.onnxruntime import pipeline\n"
                 f"pipe = pipeline(\"text-classification\", model=\"{path}\")")
     return (f"from transformers import pipeline\n"

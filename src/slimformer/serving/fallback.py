@@ -151,14 +151,18 @@ def store_rule(folder: str | Path, rule: FallbackRule | None) -> None:
 
 
 def rule_for_split(logits: np.ndarray, split: Any, data_args: Any,
-                   split_name: str = "validation") -> FallbackRule | None:
+                   split_name: str = "validation",
+                   labels: np.ndarray | None = None) -> FallbackRule | None:
     """The rule fitted on a split (a `datasets.Dataset` from `load_data`) with the data
-    arguments' settings; None for data without the out-of-scope label."""
+    arguments' settings; None for data without the out-of-scope label. `labels` are the rows'
+    labels in the order of `logits` when that is not the split's (Trainer.predict's
+    label_ids: a length-grouped sampler reorders the rows)."""
     column = "intent" if "intent" in split.column_names else "labels"  # raw or tokenized
     names = list(split.features[column].names)
     if data_args.oos_label not in names:
         return None
-    return fit_rule(logits, np.asarray(split[column]), names.index(data_args.oos_label),
+    labels = np.asarray(split[column]) if labels is None else np.asarray(labels)
+    return fit_rule(logits, labels, names.index(data_args.oos_label),
                     data_args.oos_label, data_args.fallback_score, data_args.max_in_scope_drop,
                     split_name)
 

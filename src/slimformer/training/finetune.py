@@ -58,7 +58,7 @@ def evaluate_splits(trainer: Trainer, encoded: Any, data_args: DataArguments | N
 
         logits = validation.predictions
         rule = rule_for_split(logits[0] if isinstance(logits, tuple) else logits,
-                              encoded["validation"], data_args)
+                              encoded["validation"], data_args, labels=validation.label_ids)
         config = trainer.accelerator.unwrap_model(trainer.model).config
         setattr(config, CONFIG_KEY, rule.to_dict() if rule else None)
         if rule is not None:

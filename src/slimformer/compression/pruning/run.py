@@ -127,6 +127,12 @@ def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRun
 
     save_pruned(model, tokenizer, output_dir, write_extras, overwrite)
     int8 = export_int8(model, tokenizer, onnx_dir, output_dir, overwrite) if onnx_dir else None
+    if int8 is not None and not recipe.skip_eval:
+        # The exports carry the FP32 model's fallback rule; int8 moves the logits: refit each.
+        from slimformer.compression.variants import fit_fallbacks
+
+        fit_fallbacks({"onnx": onnx_dir, "onnx-int8": int8}, data_args,
+                      torch.get_num_threads())
     return {"folder": output_dir, "metrics": metrics, "sparsity": report, "onnx_int8": int8}
 
 

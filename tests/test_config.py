@@ -53,8 +53,10 @@ def test_missing_and_malformed_config(tmp_path):
 
 
 def recipe_for(yaml_path: Path):
-    """`NAME_anything.yaml` configures `recipes/NAME.py`, that is the step `slimformer NAME`."""
-    name = yaml_path.stem.split("_")[0]
+    """`NAME_anything.yaml` configures `recipes/NAME.py`, that is the step `slimformer NAME`
+    (the longest recipe name that prefixes it: trim_vocab_*.yaml is trim_vocab.py's)."""
+    names = [r.stem for r in RECIPES.glob("*.py") if yaml_path.stem.startswith(r.stem + "_")]
+    name = max(names, key=len) if names else yaml_path.stem.split("_")[0]
     path = RECIPES / f"{name}.py"
     assert path.is_file(), f"{yaml_path.name} has no recipe {path.name}"
     return importlib.import_module(f"slimformer.cli.commands.{name}")

@@ -100,13 +100,11 @@ def search_command(teacher: Path, clinc_dir: Path, storage: str, study: str, tri
 def test_two_workers_share_one_study_on_postgres(tmp_path, teacher, clinc_dir, postgres_url):
     import optuna
 
-    command = search_command(teacher, clinc_dir, postgres_url, "shared", 3, tmp_path,
-                             "--max_samples", "32", "--min_epochs", "1", "--max_epochs", "1")
-    workers = [subprocess.Popen([*command[:-6], "--search_dir", str(tmp_path / f"s{i}"),
-                                 "--output_dir", str(tmp_path / f"out{i}"),
-                                 "--cache_dir", str(tmp_path / f"cache{i}")],
-                                env=ENV, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    workers = [subprocess.Popen(
+        search_command(teacher, clinc_dir, postgres_url, "shared", 3, tmp_path / f"w{i}",
+                       "--max_samples", "32", "--min_epochs", "1", "--max_epochs", "1"),
+        env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)]
     for worker in workers:
         _, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-3000:]
@@ -141,14 +139,14 @@ def test_a_killed_worker_leaves_the_study_usable(tmp_path, teacher, clinc_dir, p
     import optuna
 
     command = search_command(teacher, clinc_dir, postgres_url, "killed", 3, tmp_path,
-                             "--max_samples", "200", "--min_epochs", "2", "--max_epochs", "2",
+                             "--max_samples", "1000", "--min_epochs", "3", "--max_epochs", "3",
                              "--heartbeat_interval", "1", "--grace_period", "3")
     worker = subprocess.Popen(command, env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, victim = time.time() + 300, None
     while victim is None and worker.poll() is None and time.time() < deadline:
         time.sleep(0.5)
-        victim = running_for("killed", postgres_url, 2.0)
+        victim = running_for("killed", postgres_url, 1.5)
     assert victim is not None, "no trial ran long enough to be killed mid-way"
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()

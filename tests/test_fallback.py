@@ -177,3 +177,18 @@ def test_rows_in_another_order_are_paired_with_their_own_labels():
     assert shuffled.threshold == right.threshold and shuffled.figures == right.figures
     wrong = rule_for_split(logits[order], split, data_args)  # logits and labels mismatched
     assert wrong.figures["without"]["accuracy"] < 0.5 < right.figures["without"]["accuracy"]
+
+
+def test_the_benchmark_fits_with_the_given_fallback_settings(clinc, tokenizer):
+    from slimformer.data.args import DataArguments
+    from slimformer.evaluation.benchmark import measure_accuracy
+    from slimformer.serving.torch import TransformersVariant
+
+    from .conftest import tiny_bert
+
+    validation = clinc["validation"].shuffle(seed=0).select(range(200))
+    variant = TransformersVariant(tiny_bert(initializer_range=0.5), tokenizer, "plain")
+    row = measure_accuracy(variant, clinc["test"].select(range(64)), 32, "oos", validation,
+                           DataArguments(fallback_score="max_softmax", max_in_scope_drop=5.0))
+    assert row["fallback"]["score"] == "max_softmax"
+    assert row["fallback"]["max_in_scope_drop"] == 5.0

@@ -27,7 +27,7 @@ from slimformer.errors import fail
 from slimformer.evaluation.environment import environment
 from slimformer.evaluation.report import write_report
 from slimformer.evaluation.settings import BenchmarkSettings
-from slimformer.serving.fallback import FallbackRule, fit_rule
+from slimformer.serving.fallback import FallbackRule, rule_for_split
 from slimformer.serving.registry import load_variant
 from slimformer.serving.timing import MAX_SPREAD, load_average, time_rounds
 from slimformer.serving.variant import Variant, scratch_dir
@@ -59,9 +59,11 @@ def split_scores(logits: np.ndarray, split: Dataset, oos_label: str | None,
 
 def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
                      oos_label: str | None = OOS_LABEL,
-                     validation: Dataset | None = None) -> dict[str, Any]:
+                     validation: Dataset | None = None,
+                     data_args: DataArguments | None = None) -> dict[str, Any]:
     """Test scores (and validation scores under "validation"), without and with the variant's
-    out-of-scope fallback: the rule stored with it, or else one fitted here on validation."""
+    out-of-scope fallback: the rule stored with it, or else one fitted here on validation
+    (with `data_args`' fallback settings, the defaults without)."""
     logits = {}
     for name, split in (("test", test), ("validation", validation)):
         if split is not None:
@@ -71,9 +73,9 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
                 for start in tqdm(range(0, len(texts), batch_size),
                                   desc=f"{name} accuracy {variant.name}", leave=False)])
     rule, source = variant.fallback, "stored with the model"
-    if rule is None and validation is not None and oos_label in split_labels(validation):
-        rule = fit_rule(logits["validation"], np.asarray(validation[LABEL_COLUMN]),
-                        split_labels(validation).index(oos_label), oos_label)
+    if rule is None and validation is not None:
+        settings = data_args or DataArguments(oos_label=oos_label or OOS_LABEL)
+        rule = rule_for_split(logits["validation"], validation, settings)
         source = "fitted by the benchmark on validation"
     row = split_scores(logits["test"], test, oos_label, rule)
     if validation is not None:
@@ -162,7 +164,8 @@ def check_variants(variants: list[Variant], labels: list[str]) -> None:
 def benchmark_variants(variants: list[Variant], test: Dataset,
                        settings: BenchmarkSettings | None = None,
                        validation: Dataset | None = None,
-                       oos_label: str | None = OOS_LABEL) -> dict[str, Any]:
+                       oos_label: str | None = OOS_LABEL,
+                       data_args: DataArguments | None = None) -> dict[str, Any]:
     """Every figure for every variant; returns the report dict.
 
     Accuracy in this process; latency, throughput and memory per variant in its own process.
@@ -178,7 +181,7 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
     results = {v.name: {**v.info(), "size_mb": v.size_mb()} for v in variants}
     for variant in variants:
         results[variant.name].update(measure_accuracy(variant, test, settings.batch_size,
-                                                      oos_label, validation))
+                                                      oos_label, validation, data_args))
     speed = measure_speed(variants, test, settings, load_before)
     result = speed["result"]
     for name, row in results.items():
@@ -228,6 +231,6 @@ def benchmark_folders(specs: list[str], data_args: DataArguments, settings: Benc
     variants = [load_variant(spec, threads=settings.threads) for spec in specs]
     report = benchmark_variants(variants, data["test"], settings,
                                 data["validation"] if with_validation else None,
-                                data_args.oos_label)
+                                data_args.oos_label, data_args)
     report["data"] = data_description(data_args, data)
     return write_report(report, output_dir, baseline)

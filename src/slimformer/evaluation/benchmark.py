@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from datasets import Dataset
-from tqdm.auto import tqdm
 
 from slimformer.checks import check_ranges
 from slimformer.data.args import DataArguments
@@ -64,14 +63,10 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
     """Test scores (and validation scores under "validation"), without and with the variant's
     out-of-scope fallback: the rule stored with it, or else one fitted here on validation
     (with `data_args`' fallback settings, the defaults without)."""
-    logits = {}
-    for name, split in (("test", test), ("validation", validation)):
-        if split is not None:
-            texts = split[TEXT_COLUMN]
-            logits[name] = np.concatenate([
-                variant.predict_logits(texts[start:start + batch_size])
-                for start in tqdm(range(0, len(texts), batch_size),
-                                  desc=f"{name} accuracy {variant.name}", leave=False)])
+    logits = {name: variant.logits(split[TEXT_COLUMN], batch_size,
+                                   progress=f"{name} accuracy {variant.name}")
+              for name, split in (("test", test), ("validation", validation))
+              if split is not None}
     rule, source = variant.fallback, "stored with the model"
     if rule is None and validation is not None:
         settings = data_args or DataArguments(oos_label=oos_label or OOS_LABEL)

@@ -59,11 +59,17 @@ class Variant(ABC):
     def labels(self) -> list[str] | None:
         """Label names by id, as the model's config has them (None when unknown)."""
 
-    def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Logits of many texts (any sequence, a datasets column included), in batches."""
+    def logits(self, texts: list[str], batch_size: int = 64,
+               progress: str | None = None) -> np.ndarray:
+        """Logits of many texts (any sequence, a datasets column included), in batches; with
+        `progress`, a progress bar of that name."""
         texts = list(texts)
-        return np.concatenate([self.predict_logits(texts[i:i + batch_size])
-                               for i in range(0, len(texts), batch_size)])
+        starts = range(0, len(texts), batch_size)
+        if progress is not None:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=progress, leave=False)
+        return np.concatenate([self.predict_logits(texts[i:i + batch_size]) for i in starts])
 
     @property
     def fallback(self) -> FallbackRule | None:

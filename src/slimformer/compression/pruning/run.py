@@ -29,7 +29,7 @@ from slimformer.compression.pruning.report import (
     write_sparsity_report,
 )
 from slimformer.compression.pruning.schedule import plot_schedule
-from slimformer.compression.pruning.trainer import PruningTrainer
+from slimformer.compression.pruning.trainer import PruningTrainer, ranks_disagree
 from slimformer.data.args import DataArguments
 from slimformer.data.clinc import tokenize
 from slimformer.data.dataset import label_names, load_data, oos_id_of
@@ -169,6 +169,10 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
     result = trainer.train()
     total_steps = trainer.state.max_steps
     model = trainer.accelerator.unwrap_model(trainer.model)
+    gap = ranks_disagree(pruner)
+    if gap > 1e-5:
+        fail(f"the ranks learned different mask scores (largest gap {gap:.2g}); their pruned "
+             "models would differ")
     pruner.step(total_steps, total_steps)  # the final masks
     pruner.bake()
     masked_stats = layer_stats(model)
@@ -180,7 +184,8 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
     compact(model)
     compaction_diff = float((logits_of(model, probe) - before).abs().max())
     report = sparsity_report(masked_stats, model, params_before)
-    metrics = {**result.metrics, "compaction_max_logit_diff": compaction_diff}
+    metrics = {**result.metrics, "compaction_max_logit_diff": compaction_diff,
+               "world_size": training_args.world_size, "global_step": result.global_step}
     if not recipe.skip_eval:  # also fits the out-of-scope fallback of the pruned model
         metrics.update(evaluate_splits(trainer, encoded, data_args))
     else:  # a rule copied from the unpruned model would not fit the pruned one's logits

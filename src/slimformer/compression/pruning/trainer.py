@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from torch import distributed as dist
 from transformers import Trainer, TrainerCallback
 
 from slimformer.compression.pruning.masks import Pruner
@@ -49,6 +51,15 @@ class PruningTrainer(DistillationTrainer):
             self.optimizer = optimizer_cls([g for g in groups if g["params"]], **kwargs)
         return self.optimizer
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        # DDP averages the gradients of the model it wraps; the scores live in the pruner,
+        # outside it, so without this every rank would learn its own masks. Averaging after
+        # each micro-batch is exact under gradient accumulation too (the mean is linear).
+        if self.args.world_size > 1:
+            average_gradients(list(self.pruner.parameters()))
+        return loss
+
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:  # training logs also show the schedule and the masks' density
             s = self.pruner.state
@@ -65,3 +76,30 @@ class PruningTrainer(DistillationTrainer):
             loss = loss + self.pruner.regularization()
             outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
+
+
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Mean of the parameters' gradients over all ranks (one flat all-reduce)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for grad in grads:
+        grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+        offset += grad.numel()
+
+
+def ranks_disagree(pruner: torch.nn.Module) -> float:
+    """Largest score difference between this rank and rank 0 over all ranks (0 when alone):
+    a non-zero value means the ranks would keep different heads and neurons."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return 0.0
+    mine = torch.cat([p.detach().flatten() for p in pruner.parameters()])
+    first = mine.clone()
+    dist.broadcast(first, src=0)
+    gap = (mine - first).abs().max()
+    dist.all_reduce(gap, op=dist.ReduceOp.MAX)
+    return float(gap)

@@ -20,7 +20,7 @@ from slimformer.compression.pruning.masks import Pruner, topk_mask
 from slimformer.compression.pruning.report import layer_stats, sparsity_report
 from slimformer.compression.pruning.schedule import cubic_schedule
 from slimformer.errors import SlimformerError
-from slimformer.models.layout import encoder_layers
+from slimformer.models.architectures import encoder_layers
 
 from .conftest import REPO, tiny_bert, tiny_distilbert
 
@@ -324,9 +324,10 @@ def test_unknown_architecture():
 
     model = GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=16, n_head=2,
                                                      vocab_size=100, num_labels=3))
-    with pytest.raises(SlimformerError, match="layout of model type 'gpt2'"):
+    with pytest.raises(SlimformerError, match=r"layout \(layers, attention heads, FFN\) of "
+                                              "model type 'gpt2'; supported: bert, "):
         Pruner(model, args())
-    with pytest.raises(SlimformerError, match="layout of model type 'gpt2'"):
+    with pytest.raises(SlimformerError, match="layout .* of model type 'gpt2'"):
         compact(model)
 
 

@@ -96,3 +96,12 @@ def load_classifier(name_or_path: str, labels: list[str] | None = None,
         )
     except (OSError, ValueError) as err:
         fail(f"cannot load a model from {name_or_path!r}: {first_line(err)}", err)
+
+
+def load_model_config(name_or_path: str) -> Any:
+    """A model's config (folder, Hub id or alias) without its weights, for checks before work."""
+    name_or_path = resolve_model(name_or_path)
+    try:
+        return AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        fail(f"cannot read the config of {name_or_path!r}: {first_line(err)}", err)

@@ -94,16 +94,21 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
     def prune_model(folder: Path) -> None:
         from slimformer.compression.pruning.args import PruningArguments
         from slimformer.compression.pruning.run import PruneRunArguments, prune
+        from slimformer.models.architectures import architecture_of
+        from slimformer.models.loading import load_model_config
         from slimformer.optimize.run import training_arguments
         from slimformer.training.args import ModelArguments
 
+        # Where heads cannot be removed (relative-position attention), FFN neurons only.
+        heads = not architecture_of(load_model_config(model), "pruning").no_head_removal
         onnx_dir = run / "variants" / name / f"{name}-onnx"
         result = prune(
             ModelArguments(model_name_or_path=model), data_args,
             PruneRunArguments(teacher_model_name_or_path=teacher, onnx_dir=str(onnx_dir),
                               cache_dir=str(run / "cache")),
             PruningArguments(pruning_method="topk", attention_block="head",
-                             final_sparsity=level, cooldown_fraction=0.35),
+                             final_sparsity=level, cooldown_fraction=0.35,
+                             prune_attention=heads),
             training_arguments(folder, args, epochs, alpha=args.alpha,
                                temperature=args.temperature))
         logger.info("%s: %s heads, %s neurons kept", name, result["sparsity"]["heads_kept"],

@@ -75,6 +75,32 @@ def check_arguments(args: OptimizeArguments) -> None:
         fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
 
 
+def check_architecture(args: OptimizeArguments) -> None:
+    """Students and pruning need the base model's layout: check it (and the student layers)
+    before any training starts."""
+    from slimformer.models.architectures import (
+        architecture_of,
+        check_prunable,
+        check_student_layers,
+    )
+    from slimformer.models.loading import load_model_config
+
+    specs, levels = args.setting("students"), args.setting("prune_levels")
+    if not (specs or levels):
+        return
+    config = load_model_config(args.teacher or args.base_model)
+    arch = architecture_of(config, "slimformer optimize (students, pruning)")
+    for spec in specs:
+        layers = student_layers(spec)
+        bad = [i for i in layers if not 0 <= i < config.num_hidden_layers]
+        if bad:
+            fail(f"student {spec!r}: layer(s) {bad} out of range; the teacher has "
+                 f"{config.num_hidden_layers} layers (0..{config.num_hidden_layers - 1})")
+        check_student_layers(config, layers)
+    if levels:
+        check_prunable(config, prune_attention=not arch.no_head_removal, prune_ffn=True)
+
+
 def training_arguments(folder: Path, args: OptimizeArguments, epochs: float, **extra: Any):
     from slimformer.training.args import DistillationTrainingArguments
 
@@ -207,6 +233,7 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
     """Run (or resume) the chain and choose; returns the choice."""
     check_arguments(args)
     check_ranges(args, data_args, settings)
+    check_architecture(args)
     if data_args.dataset is not None:  # other data: its files and columns, before any work
         from slimformer.data.dataset import load_data
 

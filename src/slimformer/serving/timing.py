@@ -68,9 +68,11 @@ class VariantProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "slimformer.serving.worker", str(folder), kind, str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        ready = self.read()
-        self.pid = ready["pid"]
-        self.load_s = ready.get("load_s")
+        self.pid = self.process.pid
+
+    def wait_ready(self) -> None:
+        """Blocks until the worker has loaded its variant (or fails naming why it died)."""
+        self.pid = self.read()["pid"]
 
     def read(self) -> dict[str, Any]:
         line = self.process.stdout.readline()
@@ -96,13 +98,20 @@ class VariantProcess:
             fail(f"the process timing variant {self.name!r} died: {self.last_error()}")
         return self.read()
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
+    def stop(self) -> None:
+        """Asks the worker to exit (end of its input) without waiting for it."""
+        if self.process.poll() is None and not self.process.stdin.closed:
             try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def close(self) -> None:
+        self.stop()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
         self.log.close()
 
 
@@ -216,16 +225,27 @@ def machine_state(load_before: list[float], other_cores: float) -> dict[str, Any
 
 
 def start_workers(folders: dict[str, tuple[Path, str]], threads: int) -> list[VariantProcess]:
+    """One process per variant, all loading at once (loading is not timed; the rounds start
+    once every worker is ready)."""
     workers: list[VariantProcess] = []
     try:
         for name, (folder, kind) in folders.items():
-            logger.info("loading %s in its own process", name)
             workers.append(VariantProcess(name, folder, kind, threads))
-    except BaseException:
+        logger.info("loading %d variants, each in its own process", len(workers))
         for worker in workers:
-            worker.close()
+            worker.wait_ready()
+    except BaseException:
+        close_all(workers)
         raise
     return workers
+
+
+def close_all(workers: list[VariantProcess]) -> None:
+    """Stops every worker first, then waits: they tear down side by side."""
+    for worker in workers:
+        worker.stop()
+    for worker in workers:
+        worker.close()
 
 
 def time_rounds(folders: dict[str, tuple[Path, str]], threads: int, rounds: int,
@@ -269,8 +289,7 @@ def time_rounds(folders: dict[str, tuple[Path, str]], threads: int, rounds: int,
             for worker in workers:
                 result.peak_memory_mb[worker.name] = worker.request(op="memory")["peak_rss_mb"]
     finally:
-        for worker in workers:
-            worker.close()
+        close_all(workers)
     for name in folders:
         result.latency_ms[name] = latency_summary(latency_rounds[name])
         if throughput:

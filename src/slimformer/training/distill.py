@@ -25,6 +25,11 @@ from transformers import PreTrainedModel, Trainer
 
 from slimformer.data.clinc import TEXT_COLUMN
 from slimformer.errors import fail
+from slimformer.models.architectures import (
+    check_student_layers,
+    encoder_layers,
+    set_encoder_layers,
+)
 
 TEACHER_LOGITS = "teacher_logits"
 
@@ -121,21 +126,9 @@ class DistillationTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def encoder_layers(model: PreTrainedModel) -> nn.ModuleList:
-    """The transformer blocks of a BERT-like or DistilBERT-like encoder."""
-    base = model.base_model
-    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
-        module: Any = base
-        for part in path.split("."):
-            module = getattr(module, part, None)
-        if isinstance(module, nn.ModuleList):
-            return module
-    fail(f"cannot find the encoder layers of {type(model).__name__}")
-
-
 def student_from_teacher(teacher: PreTrainedModel, layers: list[int]) -> PreTrainedModel:
     """DistilBERT's initialisation: the teacher's embeddings, kept layers and classifier."""
-    blocks = encoder_layers(teacher)
+    blocks = encoder_layers(teacher, "a layer-subset student")
     if not layers:
         fail("student_layers is empty: name at least one teacher layer to keep")
     bad = [i for i in layers if not 0 <= i < len(blocks)]
@@ -144,13 +137,10 @@ def student_from_teacher(teacher: PreTrainedModel, layers: list[int]) -> PreTrai
              f"(0..{len(blocks) - 1})")
     if len(set(layers)) != len(layers):
         fail(f"student_layers repeats a layer: {layers}")
+    check_student_layers(teacher.config, layers)
     # A frozen teacher (requires_grad off, as the trainer keeps it) must not freeze its copy.
     student = copy.deepcopy(teacher).train().requires_grad_(True)
-    kept = nn.ModuleList([copy.deepcopy(blocks[i]) for i in layers])
-    parent = student.base_model
-    container = parent.encoder if hasattr(parent, "encoder") else parent.transformer
-    container.layer = kept
-    student.config.num_hidden_layers = len(layers)
+    set_encoder_layers(student, nn.ModuleList([copy.deepcopy(blocks[i]) for i in layers]))
     return student
 
 

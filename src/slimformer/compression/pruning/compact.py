@@ -27,7 +27,13 @@ from transformers.activations import get_activation
 from transformers.pytorch_utils import prune_linear_layer
 
 from slimformer.errors import fail
-from slimformer.models.layout import encoder_layers, get_module, head_size, layout_of, set_module
+from slimformer.models.architectures import (
+    architecture_of,
+    encoder_layers,
+    get_module,
+    head_size,
+    set_module,
+)
 from slimformer.models.loading import load_folder_tokenizer
 from slimformer.serving.torch import TransformersVariant
 
@@ -86,18 +92,20 @@ def empty_neurons(layer: nn.Module, layout: Any, activation: Any) -> list[int]:
 @torch.no_grad()
 def compact(model: nn.Module) -> nn.Module:
     """Delete empty heads and FFN neurons in place; a model with none is left as it is."""
-    layout = layout_of(model)
+    layout = architecture_of(model)
     config = model.config
     size = head_size(model)
     n_original = getattr(config, layout.heads_config)
     activation = get_activation(getattr(config, layout.act_config))
     heads_to_prune: dict[int, list[int]] = {}
+    removes_heads = layout.attention is not None and not layout.no_head_removal
     for i, layer in enumerate(encoder_layers(model)):
-        attention = get_module(layer, layout.attention)
-        remaining = original_head_ids(attention, n_original)
-        empty = empty_heads(layer, layout, size)
-        if empty:
-            heads_to_prune[i] = [remaining[h] for h in empty]
+        if removes_heads:
+            attention = get_module(layer, layout.attention)
+            remaining = original_head_ids(attention, n_original)
+            empty = empty_heads(layer, layout, size)
+            if empty:
+                heads_to_prune[i] = [remaining[h] for h in empty]
         dead = set(empty_neurons(layer, layout, activation))
         if dead:
             width = get_module(layer, layout.ffn_in).out_features
@@ -113,13 +121,13 @@ def compact(model: nn.Module) -> nn.Module:
 
 
 def ffn_widths(model: nn.Module) -> list[int]:
-    layout = layout_of(model)
+    layout = architecture_of(model)
     return [get_module(layer, layout.ffn_in).out_features for layer in encoder_layers(model)]
 
 
 def record_widths(model: nn.Module) -> None:
     """Per-layer FFN widths in the config (or the config's own width when they are equal)."""
-    layout = layout_of(model)
+    layout = architecture_of(model)
     widths = ffn_widths(model)
     if len(set(widths)) == 1:
         setattr(model.config, layout.ffn_config, widths[0])
@@ -175,7 +183,7 @@ def load_pruned(folder: str | Path) -> nn.Module:
     if widths is None:
         return AutoModelForSequenceClassification.from_pretrained(folder).eval()
     model = AutoModelForSequenceClassification.from_config(config)  # prunes config's heads
-    layout = layout_of(model)
+    layout = architecture_of(model)
     layers = encoder_layers(model)
     if len(widths) != len(layers):
         fail(f"{folder}/config.json: {WIDTHS_KEY} has {len(widths)} entries for "

@@ -29,7 +29,14 @@ from torch.nn.utils import parametrize
 from slimformer.compression.pruning.args import PruningArguments, check_settings, parse_block
 from slimformer.compression.pruning.schedule import PruneState, schedule_state
 from slimformer.errors import fail
-from slimformer.models.layout import Layout, encoder_layers, get_module, head_size, layout_of
+from slimformer.models.architectures import (
+    Architecture,
+    architecture_of,
+    check_prunable,
+    encoder_layers,
+    get_module,
+    head_size,
+)
 
 
 def block_view(weight: torch.Tensor, block: tuple[int, int]) -> torch.Tensor:
@@ -112,7 +119,8 @@ class Pruner(nn.Module):
         self.state = PruneState(args.pruning_method)
         self.groups = nn.ModuleDict()
         self.linears: dict[str, nn.Module] = {}
-        layout = layout_of(model)
+        check_prunable(model, args.prune_attention, args.prune_ffn)
+        layout = architecture_of(model, "pruning")
         block = parse_block(args.attention_block)
         self.step(0, 1)  # masks at s_i before training starts
         for i, layer in enumerate(encoder_layers(model)):
@@ -121,8 +129,6 @@ class Pruner(nn.Module):
                 self.add_attention(layer, layout, prefix, block, head_size(model))
             if args.prune_ffn:
                 self.add_ffn(layer, layout, prefix)
-        if not self.groups:
-            fail("nothing to prune: both prune_attention and prune_ffn are off")
 
     def new_group(self, name: str, grid: tuple[int, int]) -> ScoreGroup:
         group = ScoreGroup(grid, self.state, self.args.score_init)
@@ -142,7 +148,7 @@ class Pruner(nn.Module):
         parametrize.register_parametrization(linear, "weight", BlockMask(group, block, transposed))
         self.linears[f"{prefix}.{path}"] = linear
 
-    def add_attention(self, layer: nn.Module, layout: Layout, prefix: str,
+    def add_attention(self, layer: nn.Module, layout: Architecture, prefix: str,
                       block: tuple[int, int] | None, size: int) -> None:
         paths = (layout.query, layout.key, layout.value, layout.attn_out)
         if block is None:  # one score per head, shared by q, k, v (rows) and out (columns)
@@ -158,7 +164,7 @@ class Pruner(nn.Module):
             group = self.new_group(f"{prefix}.{path}", (rows // block[0], cols // block[1]))
             self.attach(group, layer, path, prefix, block)
 
-    def add_ffn(self, layer: nn.Module, layout: Layout, prefix: str) -> None:
+    def add_ffn(self, layer: nn.Module, layout: Architecture, prefix: str) -> None:
         width, hidden = get_module(layer, layout.ffn_in).weight.shape
         group = self.new_group(f"{prefix}.ffn", (width, 1))  # one score per neuron
         self.attach(group, layer, layout.ffn_in, prefix, (1, hidden))
@@ -195,7 +201,7 @@ class Pruner(nn.Module):
 
 
 def prunable_linears(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    layout = layout_of(model)
+    layout = architecture_of(model)
     for i, layer in enumerate(encoder_layers(model)):
         for path in (layout.query, layout.key, layout.value, layout.attn_out, layout.ffn_in,
                      layout.ffn_out):

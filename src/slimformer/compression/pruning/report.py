@@ -9,13 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from slimformer.models.layout import encoder_layers, get_module, head_size, layout_of
+from slimformer.models.architectures import architecture_of, encoder_layers, get_module, head_size
 
 
 @torch.no_grad()
 def layer_stats(model: nn.Module) -> list[dict[str, int]]:
     """Per layer: heads, FFN neurons, nonzero and total weights of the attention/FFN linears."""
-    layout = layout_of(model)
+    layout = architecture_of(model)
     size = head_size(model)
     stats = []
     for layer in encoder_layers(model):

@@ -37,7 +37,8 @@ from slimformer.data.metrics import metrics_for
 from slimformer.errors import fail
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_model
-from slimformer.models.loading import load_classifier, load_tokenizer
+from slimformer.models.architectures import check_prunable
+from slimformer.models.loading import load_classifier, load_model_config, load_tokenizer
 from slimformer.provenance import write_provenance
 from slimformer.training.args import DistillationTrainingArguments, ModelArguments
 from slimformer.training.distill import (
@@ -96,6 +97,8 @@ def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRun
     onnx_dir = Path(recipe.onnx_dir) if recipe.onnx_dir else None
     overwrite = training_args.overwrite_output_dir
     check_outputs(output_dir, onnx_dir, overwrite)
+    check_prunable(load_model_config(model_args.model_name_or_path), pruning.prune_attention,
+                   pruning.prune_ffn)  # before any training
     main_process = training_args.process_index == 0
     work_dir = output_dir.with_name(f".{output_dir.name}.work")
     ours = not work_dir.exists()  # Trainer's scratch; removed at the end if this run made it

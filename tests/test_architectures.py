@@ -138,10 +138,17 @@ def test_modernbert_pruning_and_bad_students_fail_before_training(tmp_path, smal
                                               "'modernbert': ModernBERT fuses q, k and v"):
         optimize(args, data_args(small_csv, max_length=16), settings)
     args, settings = optimize_arguments(base, tmp_path / "run2", prune=False)
+    args.trim_vocab = True  # ModernBERT's tokenizer is byte-level BPE
+    with pytest.raises(SlimformerError, match="trim-vocab supports WordPiece .* this one is "
+                                              "'BPE'"):
+        optimize(args, data_args(small_csv, max_length=16), settings)
+    args.trim_vocab = False
     args.students = ["1 2"]
     with pytest.raises(SlimformerError, match=r"ModernBERT student layers \[1, 2\] cannot be "
                                               "reloaded"):
         optimize(args, data_args(small_csv, max_length=16), settings)
+    assert not (tmp_path / "run" / "teacher").exists()  # nothing trained
+    assert not (tmp_path / "run2" / "teacher").exists()
 
 
 @pytest.mark.parametrize("model_type", ["mpnet", "deberta-v2"])

@@ -111,3 +111,54 @@ def test_bad_input_is_one_line(tmp_path, tiny_bert_folder, clinc_dir):
         trim_vocabulary(TrimVocabArguments(model=str(tmp_path / "slow")), data_args)
     assert not (tmp_path / "x").exists()
     assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("model_type", ["xlm-roberta", "deberta-v2"])
+def test_unigram_tokenizers_trim_too(tmp_path, model_type, clinc_dir):
+    """SentencePiece Unigram (XLM-R, DeBERTa-v2): the kept pieces' ids are remapped with their
+    scores, text whose pieces were all kept gives the same logits, and any text still runs."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from slimformer.compression.vocab import TrimVocabArguments, trim_vocabulary
+    from slimformer.data.args import DataArguments
+    from slimformer.data.clinc import label_config
+
+    from .tiny_models import CORPUS, tiny_folder
+
+    labels = list(label_config()["id2label"].values())
+    source = tiny_folder(tmp_path / "model", model_type, labels)
+    data_args = DataArguments(data_file=str(clinc_dir), max_samples=40)
+    output = trim_vocabulary(TrimVocabArguments(model=str(source)), data_args)
+    original = AutoTokenizer.from_pretrained(source)
+    auto = AutoTokenizer.from_pretrained(output)
+    assert type(auto) is type(original)
+    assert len(auto) < len(original)
+    assert not (output / "vocab.txt").exists()
+    kept = json.loads((output / "tokenizer.json").read_text())["model"]
+    assert kept["type"] == "Unigram" and kept["vocab"][kept["unk_id"]][0] == original.unk_token
+    # what the 40 training rows used tokenizes to the same pieces and logits
+    from slimformer.data.dataset import load_data
+
+    texts = load_data(data_args)["train"]["text"][:10]
+    assert [auto.tokenize(t) for t in texts] == [original.tokenize(t) for t in texts]
+    np.testing.assert_allclose(logits(output, texts), logits(source, texts), atol=1e-5)
+    # unseen words and characters still give in-range ids, in every loader
+    text = "Zyxwvut quokka's café 東京 " + CORPUS[0]
+    ids = auto(text)["input_ids"]
+    assert ids == Tokenizer.from_file(str(output / "tokenizer.json")).encode(text).ids
+    assert max(ids) < len(auto) and auto.unk_token_id in ids
+    assert np.isfinite(logits(output, [text])).all()
+
+
+def test_byte_level_bpe_is_refused_in_one_line(tmp_path, clinc_dir):
+    from slimformer.compression.vocab import TrimVocabArguments, trim_vocabulary
+    from slimformer.data.args import DataArguments
+
+    from .tiny_models import tiny_folder
+
+    source = tiny_folder(tmp_path / "model", "roberta", ["a", "oos"])
+    with pytest.raises(SlimformerError, match="this one is 'BPE'"):
+        trim_vocabulary(TrimVocabArguments(model=str(source)),
+                        DataArguments(data_file=str(clinc_dir), max_samples=40))
+    assert not (tmp_path / "model-trimmed").exists()

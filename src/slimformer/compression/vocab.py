@@ -3,11 +3,14 @@
 In an int8 MiniLM the 30,522 x 384 word-embedding matrix is about half of the file, yet an
 intent model sees a few thousand distinct word pieces (TextPruner's vocabulary pruning makes
 the same observation). `trim_vocabulary` keeps the special tokens, every token the training
-split tokenizes to, and the single-character pieces (and their `##` forms) of a character set,
-so that text with unseen words still tokenizes into kept pieces (WordPiece falls back to
-characters, then to [UNK]). It remaps the embedding rows in the original order and rewrites
-tokenizer.json, vocab.txt and tokenizer_config.json, so AutoTokenizer, pipeline() and the lean
-predictor load the result with no custom code.
+split tokenizes to, and the single-character pieces (and their `##` / `▁` forms, and byte
+pieces) of a character set, so that text with unseen words still tokenizes into kept pieces
+(WordPiece falls back to characters, then to [UNK]; Unigram finds its best segmentation among
+the kept pieces, which for any text whose pieces were all kept is the one it had before). It
+remaps the embedding rows in the original order and rewrites tokenizer.json (WordPiece and
+Unigram models), vocab.txt (WordPiece) and tokenizer_config.json, so AutoTokenizer, pipeline()
+and the lean predictor load the result with no custom code. Byte-level BPE (RoBERTa,
+ModernBERT) is refused: its merges would have to be rewritten too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from slimformer.errors import fail
 logger = logging.getLogger(__name__)
 
 CHARACTER_SETS = ("ascii", "latin", "all", "none")
+METASPACE = "\u2581"  # SentencePiece's word-start mark
+TRIMMABLE = ("WordPiece", "Unigram")
 
 
 @dataclass
@@ -38,8 +43,14 @@ class TrimVocabArguments:
 
 
 def keeps_character(token: str, charset: str) -> bool:
-    bare = token[2:] if token.startswith("##") else token
-    if len(bare) != 1 or charset == "none":
+    """Single characters: WordPiece's `c` / `##c`, SentencePiece's `c` / `▁c` (and `▁`), and
+    byte-fallback pieces `<0xNN>`, which spell out anything."""
+    if charset == "none":
+        return False
+    if token == METASPACE or (token.startswith("<0x") and token.endswith(">") and len(token) == 6):
+        return True
+    bare = token[2:] if token.startswith("##") else token.removeprefix(METASPACE)
+    if len(bare) != 1:
         return False
     return charset == "all" or ord(bare) < (128 if charset == "ascii" else 256)
 
@@ -67,15 +78,35 @@ def outside_share(tokenizer: Any, texts: list[str], kept: set[int]) -> dict[str,
             "text_share_with_unkept_tokens": texts_hit / max(len(texts), 1)}
 
 
+def check_trimmable(model_type: str | None) -> None:
+    if model_type not in TRIMMABLE:
+        fail(f"trim-vocab supports WordPiece (BERT, DistilBERT, ELECTRA, MPNet) and Unigram "
+             f"(XLM-RoBERTa, DeBERTa-v2) tokenizers; this one is {model_type!r} (byte-level "
+             "BPE merges would have to be rewritten too)")
+
+
+def tokenizer_model_type(folder: Path) -> str | None:
+    """The tokenizer.json model's type (WordPiece, Unigram, BPE), None without the file."""
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        return None
+    return (json.loads(path.read_text(encoding="utf-8")).get("model") or {}).get("type")
+
+
 def remap_tokenizer_json(data: dict[str, Any], remap: dict[int, int]) -> dict[str, Any]:
     """tokenizer.json with the vocabulary, added tokens and post-processor ids remapped."""
     model = data.get("model") or {}
-    if model.get("type") != "WordPiece":
-        fail(f"trim-vocab supports WordPiece tokenizers (the BERT family); this one is "
-             f"{model.get('type')!r}")
+    check_trimmable(model.get("type"))
     vocab = model["vocab"]
-    model["vocab"] = {token: remap[i] for token, i in sorted(vocab.items(), key=lambda x: x[1])
-                      if i in remap}
+    if model["type"] == "WordPiece":  # {token: id}
+        model["vocab"] = {token: remap[i] for token, i in
+                          sorted(vocab.items(), key=lambda x: x[1]) if i in remap}
+    else:  # Unigram: [[piece, score], ...] in id order, and the id of its unknown piece
+        model["vocab"] = [vocab[i] for i in sorted(remap)]
+        if model.get("unk_id") is not None:
+            if model["unk_id"] not in remap:
+                fail("the tokenizer's unknown piece was not kept")
+            model["unk_id"] = remap[model["unk_id"]]
     for token in data.get("added_tokens") or []:
         if token["id"] not in remap:
             fail(f"added token {token['content']!r} was not kept")
@@ -95,9 +126,11 @@ def write_tokenizer(source: Path, stage: Path, remap: dict[int, int]) -> None:
     (stage / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False),
                                           encoding="utf-8")
     vocab = tokenizer_json["model"]["vocab"]
-    (stage / "vocab.txt").write_text(
-        "".join(f"{token}\n" for token, _ in sorted(vocab.items(), key=lambda x: x[1])),
-        encoding="utf-8")
+    if isinstance(vocab, dict):  # WordPiece's slow tokenizer file; SentencePiece models are
+        # not rewritten, so the fast tokenizer.json is the only one left beside the model
+        (stage / "vocab.txt").write_text(
+            "".join(f"{token}\n" for token, _ in sorted(vocab.items(), key=lambda x: x[1])),
+            encoding="utf-8")
     for name in ("special_tokens_map.json",):
         if (source / name).is_file():
             (stage / name).write_text((source / name).read_text(encoding="utf-8"),
@@ -142,6 +175,7 @@ def trim_vocabulary(args: TrimVocabArguments, data_args: Any) -> Path:
     source = resolve_path(args.model)
     if not (source / "tokenizer.json").is_file():
         fail(f"{source} has no tokenizer.json (a fast tokenizer): trim-vocab rewrites it")
+    check_trimmable(tokenizer_model_type(source))
     output = Path(args.output_dir) if args.output_dir else source.with_name(
         source.name + "-trimmed")
     if args.keep_characters not in CHARACTER_SETS:

@@ -76,8 +76,8 @@ def check_arguments(args: OptimizeArguments) -> None:
 
 
 def check_architecture(args: OptimizeArguments) -> None:
-    """Students and pruning need the base model's layout: check it (and the student layers)
-    before any training starts."""
+    """Students and pruning need the base model's layout, trimming its tokenizer's kind:
+    check them (and the student layers) before any training starts."""
     from slimformer.models.architectures import (
         architecture_of,
         check_prunable,
@@ -86,6 +86,13 @@ def check_architecture(args: OptimizeArguments) -> None:
     from slimformer.models.loading import load_model_config
 
     specs, levels = args.setting("students"), args.setting("prune_levels")
+    if args.trim_vocab:
+        from slimformer.compression.vocab import check_trimmable, tokenizer_model_type
+        from slimformer.models.aliases import resolve_model
+
+        base = Path(resolve_model(args.teacher or args.base_model))
+        if base.is_dir():  # a Hub id's tokenizer is checked when it is downloaded
+            check_trimmable(tokenizer_model_type(base))
     if not (specs or levels):
         return
     config = load_model_config(args.teacher or args.base_model)

@@ -114,31 +114,4 @@ def test_a_hub_id_offline_fails_in_one_line(monkeypatch):
         load_data(data_args("x.csv", data_file="y.json"))
 
 
-def test_optimize_runs_the_whole_chain_on_csv_data(tmp_path, csv_folder, tokenizer):
-    from slimformer.evaluation.settings import BenchmarkSettings
-    from slimformer.optimize.args import OptimizeArguments
-    from slimformer.optimize.run import optimize
-
-    from .conftest import tiny_bert
-
-    base = tmp_path / "base"
-    tiny_bert().save_pretrained(base)
-    tokenizer.save_pretrained(base)
-    args = OptimizeArguments(base_model=str(base), students=["0"], variants=["onnx-int8"],
-                             output_dir=str(tmp_path / "run"), max_accuracy_drop=100.0,
-                             namespace="alice", finetune_epochs=2.0)
-    settings = BenchmarkSettings(threads=1, latency_queries=20, warmup_queries=3,
-                                 batch_size=16, throughput_batches=1, measure_memory=False)
-    choice = optimize(args, data_args(csv_folder, max_length=16), settings)
-    run = tmp_path / "run"
-    teacher = json.loads((run / "teacher" / "config.json").read_text())
-    assert list(teacher["id2label"].values()) == sorted(INTENTS)  # the data's labels
-    report = json.loads((run / "benchmark" / "report.json").read_text())
-    assert report["data"]["name"] == csv_folder.name and report["data"]["labels"] == 4
-    assert report["test_rows"] == 120
-    assert {r["name"] for r in report["variants"]} >= {"teacher", "student-1l-0-onnx-int8"}
-    assert choice["name"] in {r["name"] for r in report["variants"]}
-    card = (run / "hub" / "alice" / "clinc-intent-teacher-onnx-int8" / "README.md").read_text()
-    assert f"a text classifier trained on {csv_folder.name}" in card
-    assert "CLINC150" not in card and "clinc_oos" not in card
-    assert "label `oos`" in card.lower() or "Label `oos`" in card
+# The whole optimize chain on CSV data: tests/test_architectures.py, once per architecture.

@@ -67,12 +67,16 @@ def test_the_whole_chain(tmp_path, model_type, small_csv):
     args, settings = optimize_arguments(base, run, prune)
     optimize(args, data_args(small_csv, max_length=16), settings)
 
+    teacher = json.loads((run / "teacher" / "config.json").read_text())
+    assert list(teacher["id2label"].values()) == sorted(INTENTS)  # the data's labels
     student = run / "student-2l-0-2"
     config = json.loads((student / "config.json").read_text())
     assert config["model_type"] == model_type
     assert config["n_layers" if model_type == "distilbert" else "num_hidden_layers"] == 2
     report = json.loads((run / "benchmark" / "report.json").read_text())
     rows = {r["name"]: r for r in report["variants"]}
+    assert report["data"]["name"] == small_csv.name and report["data"]["labels"] == 4
+    assert report["test_rows"] == 24
     assert {"teacher", "student-2l-0-2", "student-2l-0-2-onnx-int8"} <= set(rows)
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows.values())
 
@@ -107,7 +111,11 @@ def test_the_whole_chain(tmp_path, model_type, small_csv):
     repos = [p.parent for p in (run / "hub" / "alice").glob("*/README.md")]
     assert len(repos) == len(rows)
     for repo in repos:
-        snippet = usage_snippet(repo.joinpath("README.md").read_text())
+        card = repo.joinpath("README.md").read_text()
+        assert f"a text classifier trained on {small_csv.name}" in card
+        assert "CLINC150" not in card and "clinc_oos" not in card
+        assert "label `oos`" in card.lower()  # the data's out-of-scope label and fallback
+        snippet = usage_snippet(card)
         repo_id = re.search(r'"(alice/[^"]+)"', snippet).group(1)
         namespace: dict = {}
         exec(snippet.replace(repo_id, str(repo)), namespace)  # noqa: S102

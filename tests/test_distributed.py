@@ -92,38 +92,3 @@ def test_two_search_workers_share_one_study(tmp_path, teacher, clinc_dir):
     assert len(finished) == len(study.trials) == planned
     assert sorted(t.number for t in study.trials) == list(range(planned))
 
-
-def prune_args(teacher, clinc_dir, out, batch):
-    return ["--model_name_or_path", str(teacher), "--teacher_model_name_or_path", str(teacher),
-            "--data_file", str(clinc_dir / "data_oos_plus.json"), "--max_samples", "64",
-            "--max_length", "16", "--pruning_method", "topk", "--attention_block", "head",
-            "--final_sparsity", "0.5", "--num_train_epochs", "2", "--learning_rate", "1e-3",
-            "--per_device_train_batch_size", str(batch), "--output_dir", str(out),
-            "--onnx_dir", str(out) + "-onnx", "--cache_dir", str(out) + "-cache",
-            "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none",
-            "--use_cpu", "true", "--disable_tqdm", "true", "--seed", "7"]
-
-
-def test_pruning_under_torchrun(tmp_path, teacher, clinc_dir):
-    """Two ranks learn the same masks (the scores' gradients are averaged like the weights';
-    the run fails if the ranks' scores differ) and write every output once."""
-    recipe = str(REPO / "recipes" / "prune.py")
-    single = run([sys.executable, recipe,
-                  *prune_args(teacher, clinc_dir, tmp_path / "one", 16)], tmp_path)
-    ddp = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", "29532", recipe,
-               *prune_args(teacher, clinc_dir, tmp_path / "two", 8)], tmp_path)
-    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
-    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    assert one["world_size"] == 1 and two["world_size"] == 2
-    assert two["global_step"] == one["global_step"] == 8
-    def count(result):
-        return sum("test_accuracy" in line for line in result.stdout.splitlines())
-    assert count(ddp) == count(single) >= 1  # printed by rank 0 only
-    for side in ("one", "two"):
-        report = json.loads((tmp_path / side / "sparsity.json").read_text())
-        assert report["heads_kept"] == report["heads"] // 2
-        assert (tmp_path / f"{side}-onnx-int8" / "model.onnx").is_file()
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
-        p.name for p in (tmp_path / "one").iterdir())
-    assert two["train_loss"] == pytest.approx(one["train_loss"], rel=0.05)

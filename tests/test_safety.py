@@ -129,6 +129,10 @@ def test_training_never_writes_into_a_folder_it_did_not_make(tmp_path, clinc_dir
 
 
 def test_prune_under_two_process_ddp(tmp_path, clinc_dir, tiny_bert_folder):
+    """Both ranks learn the same masks: the scores' gradients are averaged like the weights'
+    (without that the run fails: it compares the ranks' scores before compaction)."""
+    import json
+
     out = tmp_path / "pruned"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "TOKENIZERS_PARALLELISM": "false"}
@@ -146,6 +150,7 @@ def test_prune_under_two_process_ddp(tmp_path, clinc_dir, tiny_bert_folder):
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "model.safetensors").is_file() and (out / "sparsity.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
     assert result.stdout.count("compaction_max_logit_diff") == 1  # one process reported
     assert len(list((tmp_path / "cache").glob("teacher-logits-*.npy"))) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "pruned", "tiny-bert"]

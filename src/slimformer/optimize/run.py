@@ -240,13 +240,13 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
     """Run (or resume) the chain and choose; returns the choice."""
     check_arguments(args)
     check_ranges(args, data_args, settings)
-    check_architecture(args)
     if data_args.dataset is not None:  # other data: its files and columns, before any work
         from slimformer.data.dataset import load_data
 
         load_data(data_args)
     run = Path(args.output_dir)
     check_target(run, STEP, flag="another --output_dir")
+    check_architecture(args)
     run.mkdir(parents=True, exist_ok=True)
     write_marker(run, STEP)
     steps, models = plan(args, data_args, settings, run)

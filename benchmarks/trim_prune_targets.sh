@@ -37,3 +37,15 @@ slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark" \
   student-3l-trimmed-onnx-int8="$OUT/variants/student-3l-trimmed-onnx-int8@onnx-lean" \
   "${fused[@]}" \
   student-3l-pruned-onnx-O2-int8="$OUT/variants/student-3l-pruned-onnx-int8@onnx-lean"
+
+# Re-run (second session): the same pruning with 6 epochs instead of 2 (~10 min here), and one
+# side-by-side benchmark of the unpruned int8 and both pruned int8 variants.
+[ -d "$OUT/student-3l-pruned-6ep" ] || python recipes/prune.py \
+  --config recipes/prune_minilm_topk_offline.yaml --model_name_or_path "$FROM/student-3l" \
+  --teacher_model_name_or_path "$TEACHER" --final_sparsity 0.5 --num_train_epochs 6 \
+  --output_dir "$OUT/student-3l-pruned-6ep" --onnx_dir "$OUT/variants/student-3l-pruned-6ep-onnx"
+slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark-6ep" \
+  --baseline student-3l-onnx-int8 --rounds 5 --latency_queries 300 --variants \
+  student-3l-onnx-int8="$OUT/variants/student-3l-onnx-int8@onnx-lean" \
+  student-3l-pruned-2ep-onnx-O2-int8="$OUT/variants/student-3l-pruned-onnx-int8@onnx-lean" \
+  student-3l-pruned-6ep-onnx-O2-int8="$OUT/variants/student-3l-pruned-6ep-onnx-int8@onnx-lean"

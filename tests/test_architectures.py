@@ -36,7 +36,7 @@ def optimize_arguments(base: Path, out: Path, prune: bool):
     from slimformer.optimize.args import OptimizeArguments
 
     args = OptimizeArguments(base_model=str(base), students=[STUDENT],
-                             variants=["onnx-int8"], output_dir=str(out),
+                             variants=["onnx-int8", "torch-int8"], output_dir=str(out),
                              max_accuracy_drop=100.0, namespace="alice", finetune_epochs=1.0,
                              distill_epochs=1.0, prune_epochs=1.0,
                              prune_levels=[0.5] if prune else [])
@@ -77,7 +77,8 @@ def test_the_whole_chain(tmp_path, model_type, small_csv):
     rows = {r["name"]: r for r in report["variants"]}
     assert report["data"]["name"] == small_csv.name and report["data"]["labels"] == 4
     assert report["test_rows"] == 24
-    assert {"teacher", "student-2l-0-2", "student-2l-0-2-onnx-int8"} <= set(rows)
+    assert {"teacher", "student-2l-0-2", "student-2l-0-2-onnx-int8",
+            "student-2l-0-2-torch-int8"} <= set(rows)
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows.values())
 
     # ORT's optimizer fuses Attention in every layer where it supports the attention, and

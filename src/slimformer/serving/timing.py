@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 MAX_SPREAD = 0.15  # a variant whose round p50s differ by more is not reliably timed
 MAX_OTHER_LOAD = 0.25  # share of the cores other processes may use before timings are suspect
-PAUSE_S = 0.2  # between turns, so the last worker's spinning thread pools go quiet
+# Between turns, so the last worker's spinning thread pools go quiet. A single-threaded
+# worker has no pool (torch and ONNX Runtime run on the calling thread), so nothing to wait for.
+PAUSE_S = 0.2
 NO_DIFFERENCE = "no measurable difference"
 
 
@@ -187,7 +189,8 @@ def time_rounds(folders: dict[str, tuple[Path, str]], threads: int, rounds: int,
                    leave=False, disable=not progress)
         for round_index in range(rounds):
             for worker in workers:
-                time.sleep(PAUSE_S)
+                if threads > 1:
+                    time.sleep(PAUSE_S)
                 start = time.time()
                 answer = worker.request(op="time", warmup=warmup, batches=latency)
                 latency_rounds[worker.name].append(answer["seconds"])

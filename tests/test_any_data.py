@@ -34,13 +34,16 @@ def write_csv(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> P
     return path
 
 
+def intents_folder(folder: Path, clinc, train_per_label: int, test_per_label: int) -> Path:
+    """train.csv and test.csv, no validation file (carved out of train)."""
+    write_csv(folder / "train.csv", clinc_rows(clinc, "train", train_per_label))
+    write_csv(folder / "test.csv", clinc_rows(clinc, "test", test_per_label))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def csv_folder(tmp_path_factory, clinc) -> Path:
-    """train.csv and test.csv, no validation file (carved out of train)."""
-    folder = tmp_path_factory.mktemp("intents")
-    write_csv(folder / "train.csv", clinc_rows(clinc, "train", 40))
-    write_csv(folder / "test.csv", clinc_rows(clinc, "test", 30))
-    return folder
+    return intents_folder(tmp_path_factory.mktemp("intents"), clinc, 40, 30)
 
 
 def data_args(source, **changes):

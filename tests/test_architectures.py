@@ -14,7 +14,7 @@ import pytest
 from slimformer.errors import SlimformerError
 from slimformer.models.architectures import ARCHITECTURES as REGISTRY
 
-from .test_any_data import INTENTS, data_args
+from .test_any_data import INTENTS, data_args, intents_folder
 from .test_card import usage_snippet
 from .tiny_models import ARCHITECTURES, tiny_folder
 
@@ -23,12 +23,7 @@ STUDENT = "0 2"  # of a 3-layer teacher: a valid ModernBERT student too (layer 0
 
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory, clinc) -> Path:
-    from .test_any_data import clinc_rows, write_csv
-
-    folder = tmp_path_factory.mktemp("intents-small")
-    write_csv(folder / "train.csv", clinc_rows(clinc, "train", 12))
-    write_csv(folder / "test.csv", clinc_rows(clinc, "test", 6))
-    return folder
+    return intents_folder(tmp_path_factory.mktemp("intents-small"), clinc, 12, 6)
 
 
 def optimize_arguments(base: Path, out: Path, prune: bool):

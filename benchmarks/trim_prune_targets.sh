@@ -25,10 +25,15 @@ done
 fused=()
 [ -d "$OUT/variants/student-3l-onnx-O2-int8" ] && \
   fused=(student-3l-onnx-O2-int8="$OUT/variants/student-3l-onnx-O2-int8@onnx-lean")
-[ -d "$OUT/student-3l-pruned" ] || python recipes/prune.py \
-  --config recipes/prune_minilm_topk_offline.yaml --model_name_or_path "$FROM/student-3l" \
-  --teacher_model_name_or_path "$TEACHER" --final_sparsity 0.5 --num_train_epochs 2 \
-  --output_dir "$OUT/student-3l-pruned" --onnx_dir "$OUT/variants/student-3l-pruned-onnx"
+# The 3-layer student pruned to half its heads and neurons for EPOCHS epochs, into NAME (and
+# its ONNX int8 under variants/), unless an earlier run made it.
+prune_student() {  # NAME EPOCHS
+  [ -d "$OUT/$1" ] || python recipes/prune.py \
+    --config recipes/prune_minilm_topk_offline.yaml --model_name_or_path "$FROM/student-3l" \
+    --teacher_model_name_or_path "$TEACHER" --final_sparsity 0.5 --num_train_epochs "$2" \
+    --output_dir "$OUT/$1" --onnx_dir "$OUT/variants/$1-onnx"
+}
+prune_student student-3l-pruned 2
 slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark" \
   --baseline student-3l-onnx-int8 --rounds 5 --latency_queries 300 --variants \
   teacher-onnx-int8="$FROM/variants/teacher-onnx-int8@onnx-lean" \
@@ -40,10 +45,7 @@ slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark" \
 
 # Re-run (second session): the same pruning with 6 epochs instead of 2 (~10 min here), and one
 # side-by-side benchmark of the unpruned int8 and both pruned int8 variants.
-[ -d "$OUT/student-3l-pruned-6ep" ] || python recipes/prune.py \
-  --config recipes/prune_minilm_topk_offline.yaml --model_name_or_path "$FROM/student-3l" \
-  --teacher_model_name_or_path "$TEACHER" --final_sparsity 0.5 --num_train_epochs 6 \
-  --output_dir "$OUT/student-3l-pruned-6ep" --onnx_dir "$OUT/variants/student-3l-pruned-6ep-onnx"
+prune_student student-3l-pruned-6ep 6
 slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark-6ep" \
   --baseline student-3l-onnx-int8 --rounds 5 --latency_queries 300 --variants \
   student-3l-onnx-int8="$OUT/variants/student-3l-onnx-int8@onnx-lean" \

@@ -274,6 +274,35 @@ def test_the_cards_fallback_snippet_answers_as_slimformer_does(hub_run, name):
     assert "oos" in answers and len(set(answers)) > 1  # the rule bites, not always
 
 
+@pytest.mark.parametrize("score", ["max_softmax", "temperature_softmax", "energy"])
+def test_the_cards_fallback_snippet_applies_every_score(hub_run, clinc, score):
+    """The snippet reads the stored rule at run time: each score it may hold answers as
+    slimformer's predictors do."""
+    from slimformer.data.args import DataArguments
+    from slimformer.serving.fallback import read_rule, rule_for_split, store_rule
+    from slimformer.serving.registry import load_variant
+
+    folder = hub_run.folders["teacher"]
+    original = read_rule(folder)
+    validation = clinc["validation"].shuffle(seed=0).select(range(300))
+    variant = load_variant(f"v={folder}@pytorch")
+    rule = rule_for_split(variant.logits(validation["text"]), validation,
+                          DataArguments(fallback_score=score, max_in_scope_drop=20.0))
+    usage = str(card_for(hub_run, "teacher")).split("## Usage", 1)[1].split("\n## ", 1)[0]
+    first, snippet = re.findall(r"```python\n(.*?)```", usage, flags=re.S)[:2]
+    try:
+        store_rule(folder, rule)
+        namespace: dict = {}
+        exec(first.replace(repo_ids(hub_run)["teacher"], str(folder)), namespace)  # noqa: S102
+        exec(snippet, namespace)  # noqa: S102
+        queries = validation.select(range(40))["text"][:]
+        answers = [namespace["with_fallback"](q) for q in queries]
+        assert answers == load_variant(f"v={folder}@pytorch").predict(queries)
+        assert "oos" in answers and len(set(answers)) > 1
+    finally:
+        store_rule(folder, original)
+
+
 def test_card_holds_no_local_path_and_no_token(hub_run):
     text = str(card_for(hub_run, "teacher", secrets=(FAKE_TOKEN,)))
     assert str(hub_run.root) not in text

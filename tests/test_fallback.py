@@ -192,3 +192,86 @@ def test_the_benchmark_fits_with_the_given_fallback_settings(clinc, tokenizer):
                            DataArguments(fallback_score="max_softmax", max_in_scope_drop=5.0))
     assert row["fallback"]["score"] == "max_softmax"
     assert row["fallback"]["max_in_scope_drop"] == 5.0
+
+
+def test_energy_and_temperature_scores_are_the_formulas():
+    logits = np.array([[1.0, 2.0, 9.0, 0.0], [0.5, -1.0, 0.0, 3.0]])
+    in_scope = logits[:, [0, 1, 3]]
+    energy = np.log(np.exp(in_scope).sum(axis=1))
+    np.testing.assert_allclose(confidence(logits, "energy", OOS), energy)
+    scaled = np.exp(logits / 2.5) / np.exp(logits / 2.5).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(confidence(logits, "temperature_softmax", OOS, 2.5),
+                               scaled[:, [0, 1, 3]].max(axis=1))
+
+
+def test_temperature_scaling_fits_a_temperature_on_in_scope_rows():
+    from slimformer.serving.fallback import fit_temperature
+
+    logits, labels = synthetic(2000, 0.1, 6)
+    rule = fit_rule(logits, labels, OOS, score="temperature_softmax")
+    ins = labels != OOS
+    assert rule.temperature == fit_temperature(logits[ins], labels[ins])
+    assert rule.temperature != 1.0
+    # overconfident logits (x4) need a temperature about four times higher
+    sharper = fit_rule(4 * logits, labels, OOS, score="temperature_softmax")
+    assert sharper.temperature == pytest.approx(4 * rule.temperature, rel=0.15)
+
+
+def test_auto_keeps_the_score_that_answers_validation_best():
+    logits, labels = synthetic(3000, 0.2, 7)
+    rule = fit_rule(logits, labels, OOS, score="auto")
+    assert set(rule.compared) == {"max_logit", "max_softmax", "temperature_softmax", "energy"}
+    best = max(v["accuracy"] for v in rule.compared.values())
+    assert rule.figures["with"]["accuracy"] == best == rule.compared[rule.score]["accuracy"]
+    for score in rule.compared:
+        assert fit_rule(logits, labels, OOS, score=score).figures["with"] == \
+            rule.compared[score]
+    assert FallbackRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
+
+
+@pytest.mark.parametrize("score", ["max_softmax", "temperature_softmax", "energy"])
+def test_every_variant_kind_applies_each_stored_score(exported, clinc, score):
+    from slimformer.data.args import DataArguments
+    from slimformer.serving.fallback import rule_for_split
+    from slimformer.serving.registry import load_variant
+
+    root, rules = exported
+    validation = clinc["validation"].shuffle(seed=0).select(range(300))
+    texts = clinc["test"].shuffle(seed=3).select(range(120))["text"][:]
+    data_args = DataArguments(max_in_scope_drop=20.0, fallback_score=score)
+    try:
+        for folder, kinds in (("torch", ["pytorch"]), ("onnx", ["onnx", "onnx-lean"]),
+                              ("int8", ["onnx-lean"])):
+            logits = load_variant(f"v={root / folder}@{kinds[0]}").logits(validation["text"])
+            rule = rule_for_split(logits, validation, data_args)
+            assert rule.score == score
+            store_rule(root / folder, rule)
+            for kind in kinds:
+                variant = load_variant(f"v={root / folder}@{kind}")
+                assert variant.fallback == rule
+                expected = rule.predict_ids(variant.predict_logits(texts))
+                answers = variant.predict(texts, return_scores=True)
+                assert [a["label"] for a in answers] == [variant.labels[i] for i in expected]
+                assert any(a["fallback"] for a in answers)
+    finally:
+        for folder, rule in rules.items():
+            store_rule(root / folder, rule)
+
+
+def test_the_auto_rule_is_fitted_without_test(clinc, tokenizer):
+    from slimformer.data.args import DataArguments
+    from slimformer.evaluation.benchmark import measure_accuracy
+    from slimformer.serving.torch import TransformersVariant
+
+    from .conftest import tiny_bert
+
+    validation = clinc["validation"].shuffle(seed=0).select(range(200))
+    variant = TransformersVariant(tiny_bert(initializer_range=0.5), tokenizer, "plain")
+    data_args = DataArguments(fallback_score="auto", max_in_scope_drop=5.0)
+    first = measure_accuracy(variant, clinc["test"].select(range(64)), 32, "oos", validation,
+                             data_args)
+    second = measure_accuracy(variant, clinc["test"].select(range(64, 200)), 32, "oos",
+                              validation, data_args)
+    for key in ("threshold", "score", "temperature", "compared"):
+        assert first["fallback"][key] == second["fallback"][key]
+    assert len(first["fallback"]["compared"]) == 4

@@ -22,7 +22,9 @@ class DataArguments:
     oos_label: str = field(default="oos", metadata={
         "help": "the out-of-scope label (fallback answer); data without it has no OOS metrics"})
     fallback_score: str = field(default="max_logit", metadata={
-        "help": "out-of-scope fallback's confidence: max_logit or max_softmax"})
+        "help": "out-of-scope fallback's confidence: max_logit, max_softmax, "
+                "temperature_softmax, energy, or auto (each fitted, the best on validation "
+                "kept)"})
     max_in_scope_drop: float = field(default=0.5, metadata={
         "help": "fallback threshold: the highest that costs at most this many points of "
                 "validation in-scope accuracy"})
@@ -32,7 +34,9 @@ class DataArguments:
     max_length: int = field(default=128, metadata={"help": "tokenizer truncation length"})
 
     def __post_init__(self) -> None:
-        if self.fallback_score not in ("max_logit", "max_softmax"):
+        scores = ("max_logit", "max_softmax", "temperature_softmax", "energy", "auto")
+        if self.fallback_score not in scores:
             from slimformer.errors import fail
 
-            fail(f"--fallback_score must be max_logit or max_softmax, got {self.fallback_score!r}")
+            fail(f"--fallback_score must be one of {', '.join(scores)}, got "
+                 f"{self.fallback_score!r}")

@@ -2,8 +2,11 @@
 
 The rule thresholds a confidence score computed from the logits alone (so every variant kind,
 the lean predictor included, applies it the same way): the largest logit among the in-scope
-labels (MaxLogit, Hendrycks et al. 2022), or the largest in-scope softmax probability (Larson
-et al. 2019's baseline). Below the threshold the answer is the out-of-scope label.
+labels (MaxLogit, Hendrycks et al. 2022), the largest in-scope softmax probability (Larson
+et al. 2019's baseline), the same at a temperature fitted on the in-scope validation rows
+(Guo et al. 2017), or the negative energy, logsumexp of the in-scope logits (Liu et al. 2020).
+Below the threshold the answer is the out-of-scope label. Score "auto" fits each and keeps
+the one whose rule answers the validation split best.
 
 The threshold is fitted on the validation split only, and without looking at its out-of-scope
 rows: it is the highest threshold that costs at most `max_in_scope_drop` points of in-scope
@@ -29,23 +32,50 @@ import numpy as np
 from slimformer.errors import fail
 
 CONFIG_KEY = "oos_fallback"
-SCORES = ("max_logit", "max_softmax")
+SCORES = ("max_logit", "max_softmax", "temperature_softmax", "energy")
+AUTO = "auto"  # fit every score, keep the one that answers validation best
 DEFAULT_SCORE = "max_logit"
 DEFAULT_MAX_IN_SCOPE_DROP = 0.5
+TEMPERATURES = np.geomspace(0.25, 20.0, 60)  # the grid temperature scaling searches
 
 
-def confidence(logits: np.ndarray, score: str, oos_id: int) -> np.ndarray:
-    """Each row's confidence in its best in-scope label."""
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = logits / temperature
+    shifted = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def confidence(logits: np.ndarray, score: str, oos_id: int,
+               temperature: float = 1.0) -> np.ndarray:
+    """Each row's confidence that it is in scope: its largest in-scope logit (max_logit), the
+    largest in-scope probability (max_softmax; temperature_softmax at a fitted temperature,
+    Guo et al. 2017), or the negative energy T * logsumexp(in-scope logits / T) (Liu et al.
+    2020)."""
     logits = np.asarray(logits, dtype=np.float64)
-    if score == "max_softmax":
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        values = shifted / shifted.sum(axis=-1, keepdims=True)
-    elif score == "max_logit":
+    if score in ("max_softmax", "temperature_softmax"):
+        values = softmax(logits, temperature if score == "temperature_softmax" else 1.0)
+    elif score in ("max_logit", "energy"):
         values = logits.copy()
     else:
         fail(f"unknown fallback score {score!r}; choose one of {', '.join(SCORES)}")
     values[:, oos_id] = -np.inf
+    if score == "energy":
+        top = values.max(axis=-1, keepdims=True)
+        return temperature * (top[:, 0] / temperature + np.log(
+            np.exp((values - top) / temperature).sum(axis=-1)))
     return values.max(axis=-1)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of the labels (temperature
+    scaling, Guo et al. 2017), from a fixed grid."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(labels))
+
+    def nll(t: float) -> float:
+        return float(-np.log(softmax(logits, t)[rows, labels] + 1e-300).mean())
+
+    return float(min(TEMPERATURES, key=nll))
 
 
 @dataclass
@@ -58,13 +88,18 @@ class FallbackRule:
     fitted_on: str = "validation"
     # accuracy / in-scope accuracy / OOS recall on the fitting split, without and with the rule
     figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    temperature: float = 1.0  # of temperature_softmax (fitted) and energy
+    # with score "auto": each score's figures with its own threshold on the fitting split
+    compared: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def confidence(self, logits: np.ndarray) -> np.ndarray:
+        return confidence(logits, self.score, self.oos_id, self.temperature)
 
     def predict_ids(self, logits: np.ndarray) -> np.ndarray:
         """The model's argmax, or the out-of-scope id where confidence is below threshold."""
         logits = np.asarray(logits)
         ids = logits.argmax(axis=-1)
-        return np.where(confidence(logits, self.score, self.oos_id) < self.threshold,
-                        self.oos_id, ids)
+        return np.where(self.confidence(logits) < self.threshold, self.oos_id, ids)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,14 +110,18 @@ class FallbackRule:
             rule = cls(**data)
         except TypeError as err:
             fail(f"malformed {CONFIG_KEY} in config.json: {err}")
-        if rule.score not in SCORES or not math.isfinite(float(rule.threshold)):
+        if rule.score not in SCORES or not math.isfinite(float(rule.threshold)) or not (
+                math.isfinite(float(rule.temperature)) and float(rule.temperature) > 0):
             fail(f"malformed {CONFIG_KEY} in config.json: score {rule.score!r}, "
-                 f"threshold {rule.threshold!r}")
+                 f"threshold {rule.threshold!r}, temperature {rule.temperature!r}")
         return rule
 
     def describe(self) -> str:
-        what = "largest in-scope logit" if self.score == "max_logit" else \
-            "largest in-scope softmax probability"
+        what = {"max_logit": "largest in-scope logit",
+                "max_softmax": "largest in-scope softmax probability",
+                "temperature_softmax": "largest in-scope softmax probability at temperature "
+                                       f"{self.temperature:.3g}",
+                "energy": "negative energy (logsumexp of the in-scope logits)"}[self.score]
         return (f"`{self.label}` when the {what} is below {self.threshold:.4g} (fitted on the "
                 f"{self.fitted_on} split: at most {self.max_in_scope_drop} pt of in-scope "
                 "accuracy given up)")
@@ -93,17 +132,32 @@ def fit_rule(logits: np.ndarray, labels: np.ndarray, oos_id: int, label: str = "
              max_in_scope_drop: float = DEFAULT_MAX_IN_SCOPE_DROP,
              split: str = "validation") -> FallbackRule:
     """The highest threshold that turns at most `max_in_scope_drop` points of the in-scope
-    rows from right to `oos` (see the module docstring for why in-scope rows only)."""
-    if score not in SCORES:
-        fail(f"unknown fallback score {score!r}; choose one of {', '.join(SCORES)}")
+    rows from right to `oos` (see the module docstring for why in-scope rows only). With
+    score "auto", every score gets its threshold so, and the one whose rule answers the split
+    best is kept (the same in-scope cost for all: the one that catches most OOS queries)."""
+    if score not in (*SCORES, AUTO):
+        fail(f"unknown fallback score {score!r}; choose one of {', '.join(SCORES)} or {AUTO}")
     if not 0 <= max_in_scope_drop <= 100:
         fail(f"max_in_scope_drop must be between 0 and 100 points, got {max_in_scope_drop}")
     logits, labels = np.asarray(logits), np.asarray(labels)
-    predicted = logits.argmax(axis=-1)
-    values = confidence(logits, score, oos_id)
-    in_scope = labels != oos_id
-    if not in_scope.any():
+    if not (labels != oos_id).any():
         fail(f"no in-scope rows in the {split} split to fit the fallback on")
+    if score != AUTO:
+        return fit_one(logits, labels, oos_id, label, score, max_in_scope_drop, split)
+    rules = [fit_one(logits, labels, oos_id, label, s, max_in_scope_drop, split)
+             for s in SCORES]
+    best = max(rules, key=lambda r: r.figures["with"]["accuracy"])  # first of equals
+    best.compared = {r.score: r.figures["with"] for r in rules}
+    return best
+
+
+def fit_one(logits: np.ndarray, labels: np.ndarray, oos_id: int, label: str, score: str,
+            max_in_scope_drop: float, split: str) -> FallbackRule:
+    predicted = logits.argmax(axis=-1)
+    in_scope = labels != oos_id
+    temperature = (fit_temperature(logits[in_scope], labels[in_scope])
+                   if score == "temperature_softmax" else 1.0)
+    values = confidence(logits, score, oos_id, temperature)
     # Raising the threshold past a right in-scope answer makes it wrong; wrong ones stay wrong.
     right = np.sort(values[in_scope & (predicted == labels)])
     allowed = math.floor(max_in_scope_drop / 100 * in_scope.sum() + 1e-9)
@@ -114,7 +168,8 @@ def fit_rule(logits: np.ndarray, labels: np.ndarray, oos_id: int, label: str = "
     else:
         threshold = float(right[allowed])  # exactly `allowed` right answers lie below it
     rule = FallbackRule(threshold=threshold, oos_id=int(oos_id), label=label, score=score,
-                        max_in_scope_drop=max_in_scope_drop, fitted_on=split)
+                        max_in_scope_drop=max_in_scope_drop, fitted_on=split,
+                        temperature=temperature)
     from slimformer.data.metrics import clinc_scores  # evaluate: not for the lean predictor
 
     rule.figures = {"without": clinc_scores(predicted, labels, oos_id),

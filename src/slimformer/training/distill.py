@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, Trainer
 
+from slimformer.data.augment import LABELLED
 from slimformer.data.clinc import TEXT_COLUMN
 from slimformer.errors import fail
 from slimformer.models.architectures import (
@@ -35,15 +36,31 @@ TEACHER_LOGITS = "teacher_logits"
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
-                      labels: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
-    """alpha * CE + (1 - alpha) * T^2 * KL(teacher || student), KL averaged over the batch."""
-    ce = F.cross_entropy(student_logits, labels)
+                      labels: torch.Tensor, alpha: float, temperature: float,
+                      labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """alpha * CE + (1 - alpha) * T^2 * KL(teacher || student), KL averaged over the batch.
+
+    With `labelled` (1 for a query of the data, 0 for an augmented one, which has no label)
+    the CE term averages over the labelled rows alone, and the KL term over all rows."""
+    ce = label_loss(student_logits, labels, labelled)
     if alpha >= 1.0 or teacher_logits is None:
         return ce
     kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
                   F.softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=-1),
                   reduction="batchmean")
     return alpha * ce + (1.0 - alpha) * temperature**2 * kl
+
+
+def label_loss(logits: torch.Tensor, labels: torch.Tensor,
+               labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy over the rows that have a label (all of them without `labelled`); 0 for a
+    batch of augmented rows only."""
+    if labelled is None:
+        return F.cross_entropy(logits, labels)
+    keep = labelled.bool()
+    if not keep.any():
+        return logits.sum() * 0.0  # keeps the graph: every rank runs the same backward
+    return F.cross_entropy(logits[keep], labels[keep])
 
 
 class DistillationTrainer(Trainer):
@@ -88,8 +105,9 @@ class DistillationTrainer(Trainer):
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        if TEACHER_LOGITS not in self._signature_columns:
-            self._signature_columns.append(TEACHER_LOGITS)
+        for column in (TEACHER_LOGITS, LABELLED):
+            if column not in self._signature_columns:
+                self._signature_columns.append(column)
 
     def teacher_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
         if self.teacher is None:
@@ -102,6 +120,7 @@ class DistillationTrainer(Trainer):
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: torch.Tensor | None = None):
         cached = inputs.pop(TEACHER_LOGITS, None)
+        labelled = inputs.pop(LABELLED, None)
         labels = inputs.pop("labels")
         layers = model.training and self.args.layer_losses
         if layers and (self.teacher is None or not self.layer_map):
@@ -117,9 +136,9 @@ class DistillationTrainer(Trainer):
             if teacher is None:
                 teacher = self.teacher_logits(inputs)
             loss = distillation_loss(logits, teacher, labels, self.args.alpha,
-                                     self.args.temperature)
+                                     self.args.temperature, labelled)
         else:  # evaluation, or alpha = 1: the labels alone
-            loss = F.cross_entropy(logits, labels)
+            loss = label_loss(logits, labels, labelled)
         if extra is not None:
             loss = loss + extra
         outputs.loss = loss

@@ -36,6 +36,7 @@ class DistillationRun:
     tokenizer: Any
     teacher: PreTrainedModel | None
     checkpoint: str | None = None  # to resume from
+    augmented: dict[str, Any] = dataclasses.field(default_factory=dict)  # the transfer set
 
 
 def student_factory(args: DistillArguments, teacher: PreTrainedModel | None,
@@ -86,6 +87,9 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
     if layer_losses and not args.student_layers:
         fail("hidden_weight / attention_weight compare each student layer with the teacher "
              "layer it was cut from: give student_layers")
+    if args.augment and (teacher is None or training_args.alpha >= 1.0):
+        fail("--augment adds queries that have no label: they need a teacher (teacher_model) "
+             "and alpha < 1")
     make_student = student_factory(args, teacher, labels)
     student = make_student()
     if teacher is not None:
@@ -98,6 +102,9 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
     # alpha = 1 learns from labels alone: no teacher logits to compute (the search varies alpha)
     needs_teacher = teacher is not None and (for_search or training_args.alpha < 1.0
                                              or layer_losses)
+    augmented: dict[str, Any] = {}
+    if args.augment:
+        dataset, augmented = with_transfer_set(dataset, args, teacher, training_args.seed)
     use_cache = needs_teacher and args.cache_teacher_logits
     if needs_teacher and not use_cache:
         teacher_vocab = load_tokenizer(args.teacher_model).get_vocab()
@@ -116,18 +123,42 @@ def build_distillation(args: DistillArguments, data_args: DataArguments,
         model=None if for_search else student,
         model_init=make_student if for_search else None,
         args=training_args,
-        **trainer_data(encoded, tokenizer, data_args.oos_label),
+        **trainer_data(encoded, tokenizer, data_args.oos_label, training_args),
         teacher_model=teacher if needs_teacher and (layer_losses or not use_cache) else None,
         layer_map=args.student_layers,
     )
-    return DistillationRun(trainer, encoded, tokenizer, teacher, checkpoint)
+    return DistillationRun(trainer, encoded, tokenizer, teacher, checkpoint, augmented)
+
+
+def with_transfer_set(dataset: Any, args: DistillArguments, teacher: PreTrainedModel,
+                      seed: int) -> tuple[Any, dict[str, Any]]:
+    """The data with the training split augmented (see slimformer.data.augment)."""
+    from datasets import DatasetDict
+
+    from slimformer.data.augment import AugmentSettings, augment_split
+    from slimformer.training.neighbours import embedding_neighbours
+
+    teacher_tokenizer = load_tokenizer(args.teacher_model)
+    neighbours = (embedding_neighbours(teacher, teacher_tokenizer, dataset["train"]["text"])
+                  if "neighbour" in args.augment_methods else {})
+    settings = AugmentSettings(
+        per_query=args.augment, methods=tuple(args.augment_methods), seed=seed,
+        mask_token=teacher_tokenizer.mask_token or teacher_tokenizer.unk_token or "",
+        neighbours=neighbours)
+    train, record = augment_split(dataset["train"], settings)
+    return DatasetDict({**dataset, "train": train}), record
 
 
 def run_identity(args: DistillArguments, data_args: DataArguments,
                  training_args: DistillationTrainingArguments) -> dict[str, Any]:
     """What a checkpoint must have been made from to be resumed: student, teacher, data."""
-    return {"step": "distill", "student": args.student_model, "layers": args.student_layers,
-            "teacher": args.teacher_model, **data_identity(data_args)}
+    identity = {"step": "distill", "student": args.student_model,
+                "layers": args.student_layers, "teacher": args.teacher_model,
+                **data_identity(data_args)}
+    if args.augment:  # (absent: checkpoints of runs without a transfer set still resume)
+        identity["augment"] = {"per_query": args.augment, "methods": args.augment_methods,
+                               "seed": training_args.seed}
+    return identity
 
 
 def provenance_settings(args: DistillArguments, training_args: DistillationTrainingArguments,
@@ -141,6 +172,7 @@ def provenance_settings(args: DistillArguments, training_args: DistillationTrain
         "epochs": training_args.num_train_epochs,
         "batch_size": training_args.per_device_train_batch_size,
         "cached_teacher_logits": bool(args.teacher_model and args.cache_teacher_logits),
+        "augment": args.augment,
     }
 
 
@@ -157,6 +189,7 @@ def distill(args: DistillArguments, data_args: DataArguments,
         write_provenance(training_args.output_dir, step,
                          {**provenance_settings(args, training_args),
                           **what_ran(run.trainer, training_args),
+                          **({"transfer_set": run.augmented} if run.augmented else {}),
                           "resumed_from": run.checkpoint and Path(run.checkpoint).name},
                          base_model=base_model_id(args.student_model or args.teacher_model),
                          test_accuracy=metrics.get("test_accuracy"))

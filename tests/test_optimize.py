@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import signal
+import re
 import subprocess
 import sys
 import time
@@ -167,6 +168,9 @@ def test_a_killed_run_resumes_without_redoing_finished_steps(tmp_path, base, cli
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(record.read_text())["finished"] == teacher_done
     assert "teacher                      done" in result.stdout
+    # the student's training shows progress: step, epoch, ETA, then validation accuracy
+    assert re.search(r"step \d+/\d+, epoch [\d.]+/1, [\d.]+ s/step, ETA \d+", result.stdout)
+    assert re.search(r"ETA \d+m?\d*s, validation accuracy [\d.]+%", result.stdout)
     assert (run / "best.json").is_file()
     assert not [p for p in run.rglob("*") if p.name.startswith(".") and "-" in p.name
                 and p.is_dir()]  # no staging folder left behind

@@ -8,6 +8,7 @@ instead of failing minutes later, or worse, meaning something else silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -48,6 +49,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "hidden_weight": (0, None, True, True),
     "attention_weight": (0, None, True, True),
     "steps": (1, None, True, True),
+    "augment": (0, 1000, True, True),
+    "head_learning_rate": (0, None, False, True),
     # optimize
     "train_batch_size": (1, None, True, True),
     "max_accuracy_drop": (0, None, True, True),
@@ -84,6 +87,8 @@ def check_range(name: str, value: Any) -> None:
         return
     if not isinstance(value, int | float):
         fail(f"--{name} must be a number, got {value!r}")
+    if not math.isfinite(value):  # NaN passes every comparison, so it passes every range
+        fail(f"--{name} must be a finite number, got {value}")
     low, high, low_in, high_in = RANGES[name]
     below = low is not None and (value < low or (value == low and not low_in))
     above = high is not None and (value > high or (value == high and not high_in))

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 PROFILES: dict[str, dict[str, object]] = {
     # a newcomer's first run: about 10-15 minutes on 2 CPU cores
     "quick": {"finetune_epochs": 1.0, "distill_epochs": 1.0, "students": ["0 2 4"],
-              "variants": ["onnx-int8"], "prune_levels": [], "prune_epochs": 1.0},
+              "variants": ["onnx-int8"], "prune_levels": [], "prune_epochs": 1.0,
+              "augment": 0, "head_learning_rate": None},
     # the docs' numbers: the book-length chain
     "full": {"finetune_epochs": 5.0, "distill_epochs": 5.0, "students": ["0 2 4", "0 5"],
              "variants": ["onnx-int8", "onnx-opt-int8"], "prune_levels": [],
-             "prune_epochs": 2.0},
+             "prune_epochs": 2.0, "augment": 0, "head_learning_rate": None},
 }
 
 
@@ -49,6 +50,14 @@ class OptimizeArguments:
         "help": "search hidden_weight in [0, this] (0: not searched)"})
     max_attention_weight: float = field(default=0.0, metadata={
         "help": "search attention_weight in [0, this] (0: not searched)"})
+    augment: int | None = field(default=None, metadata={
+        "help": "distillation's transfer set: N new queries per training query, labelled by "
+                "the teacher (see `slimformer distill --augment`); (profile's)"})
+    augment_methods: list[str] | None = field(default=None, metadata={
+        "help": "how the new queries are made (see `slimformer distill`)"})
+    head_learning_rate: float | None = field(default=None, metadata={
+        "help": "the teacher's fine-tuning: learning rate of its new classification head "
+                "(profile's; none: --learning_rate)"})
     alpha: float = field(default=0.5, metadata={"help": "distillation: weight of the labels"})
     temperature: float = field(default=3.0, metadata={"help": "distillation temperature"})
     hidden_weight: float = field(default=0.0, metadata={

@@ -61,6 +61,9 @@ def check_arguments(args: OptimizeArguments) -> None:
         if not 0 < float(level) < 1:
             fail(f"a pruning level is the share of heads and neurons removed, in (0, 1); "
                  f"got {level}")
+    from slimformer.data.augment import check_augment
+
+    check_augment(*augmentation(args))
     from slimformer.compression.vocab import CHARACTER_SETS
 
     if args.trim_characters not in CHARACTER_SETS:
@@ -108,15 +111,21 @@ def check_architecture(args: OptimizeArguments) -> None:
         check_prunable(config, prune_attention=not arch.no_head_removal, prune_ffn=True)
 
 
-def training_arguments(folder: Path, args: OptimizeArguments, epochs: float, **extra: Any):
-    from slimformer.training.args import DistillationTrainingArguments
+def training_arguments(folder: Path, args: OptimizeArguments, epochs: float,
+                       finetune: bool = False, **extra: Any):
+    """The Trainer's settings of a step; no tqdm bar (progress lines instead: the terminal
+    shows step, epoch, ETA and the validation accuracy of each epoch's end)."""
+    from slimformer.training.args import DistillationTrainingArguments, FinetuneTrainingArguments
 
     settings = {"output_dir": str(folder), "num_train_epochs": epochs,
                 "learning_rate": args.learning_rate,
                 "per_device_train_batch_size": args.train_batch_size,
-                "per_device_eval_batch_size": 128, "eval_strategy": "no", "save_strategy": "no",
-                "report_to": "none", "seed": args.training_seed, "disable_tqdm": True,
-                "logging_strategy": "no", **extra}
+                "per_device_eval_batch_size": 128, "eval_strategy": "epoch",
+                "save_strategy": "no", "report_to": "none", "seed": args.training_seed,
+                "disable_tqdm": True, "logging_strategy": "no", **extra}
+    if finetune:
+        return FinetuneTrainingArguments(
+            head_learning_rate=args.setting("head_learning_rate"), **settings)
     return DistillationTrainingArguments(**settings)
 
 
@@ -126,12 +135,14 @@ def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -
     def train(folder: Path) -> None:
         from slimformer.training.finetune import finetune
 
-        finetune(args.base_model, data_args, training_arguments(folder, args, epochs))
+        finetune(args.base_model, data_args,
+                 training_arguments(folder, args, epochs, finetune=True))
 
-    return Step("teacher", run / "teacher", {"base_model": args.base_model, "epochs": epochs,
-                                             "lr": args.learning_rate, "seed": args.training_seed,
-                                             **data_identity(data_args)},
-                train, estimate_min=3.5 * epochs)
+    settings = {"base_model": args.base_model, "epochs": epochs, "lr": args.learning_rate,
+                "seed": args.training_seed, **data_identity(data_args)}
+    if args.setting("head_learning_rate"):  # (absent: older runs' fingerprints hold)
+        settings["head_lr"] = args.setting("head_learning_rate")
+    return Step("teacher", run / "teacher", settings, train, estimate_min=3.5 * epochs)
 
 
 def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArguments,
@@ -149,15 +160,28 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
         chosen = distillation_settings(args, run, searched)
         logger.info("%s: %s", name, ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()))
         distill(DistillArguments(teacher_model=teacher, student_layers=layers,
-                                 cache_dir=str(run / "cache")), data_args,
+                                 cache_dir=str(run / "cache"), augment=augment,
+                                 augment_methods=methods), data_args,
                 training_arguments(folder, args, epochs, **chosen))
 
     settings = {"teacher": teacher, "layers": layers, "epochs": epochs, "alpha": args.alpha,
                 "temperature": args.temperature, "lr": args.learning_rate,
                 "seed": args.training_seed, **data_identity(data_args)}
-    if args.hidden_weight or args.attention_weight:  # (absent: older runs' fingerprints hold)
+    # (absent when off: older runs' fingerprints hold)
+    if args.hidden_weight or args.attention_weight:
         settings.update(hidden_weight=args.hidden_weight, attention_weight=args.attention_weight)
-    return Step(name, run / name, settings, train, depends, estimate_min=2.0 * epochs)
+    augment, methods = augmentation(args)
+    if augment:
+        settings.update(augment=augment, augment_methods=methods)
+    return Step(name, run / name, settings, train, depends,
+                estimate_min=2.0 * epochs * (1 + augment))
+
+
+def augmentation(args: OptimizeArguments) -> tuple[int, list[str]]:
+    """The students' transfer set: new queries per query, and the methods that make them."""
+    from slimformer.data.augment import DEFAULT_METHODS
+
+    return int(args.setting("augment")), list(args.augment_methods or DEFAULT_METHODS)
 
 
 def compress_step(model: str, name: str, depends: list[str], args: OptimizeArguments,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from slimformer.data.augment import DEFAULT_METHODS, METHODS, check_augment
 from slimformer.errors import fail
 
 
@@ -36,6 +37,23 @@ class DistillArguments:
         default=True, metadata={"help": "compute teacher logits once and cache them on disk"}
     )
     cache_dir: str = field(default="outputs/cache", metadata={"help": "teacher-logit cache"})
+    augment: int = field(default=0, metadata={
+        "help": "transfer set: N new queries per training query, made by --augment_methods "
+                "and labelled by the teacher alone (no hard label); 0: none"})
+    augment_methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS), metadata={
+        "help": f"how new queries are made, one drawn per query: {', '.join(METHODS)}"})
+
+    def __post_init__(self) -> None:
+        check_augment(self.augment, self.augment_methods)
+
+
+@dataclass
+class FinetuneTrainingArguments(TrainingArguments):
+    """TrainingArguments plus a learning rate of its own for the classification head."""
+
+    head_learning_rate: float | None = field(default=None, metadata={
+        "help": "learning rate of the parameters outside the base model (the newly "
+                "initialised classification head); None: --learning_rate for all"})
 
 
 @dataclass

@@ -21,9 +21,34 @@ from slimformer.data.metrics import metrics_for
 from slimformer.models.aliases import base_model_id
 from slimformer.models.loading import load_classifier, load_tokenizer
 from slimformer.provenance import write_provenance
+from slimformer.training.progress import ProgressLines
 from slimformer.training.run_folder import data_identity, start_run
 
 logger = logging.getLogger(__name__)
+
+
+class HeadRateTrainer(Trainer):
+    """A Trainer whose classification head (every parameter outside the base model) learns at
+    `args.head_learning_rate`: a head initialised at random on a pretrained encoder needs a
+    far higher rate than the encoder, or one epoch leaves it half-trained."""
+
+    def create_optimizer(self):
+        rate = getattr(self.args, "head_learning_rate", None)
+        if self.optimizer is None and rate:
+            model = self.model
+            decay = set(self.get_decay_parameter_names(model))
+            prefix = f"{model.base_model_prefix}."
+            groups: dict[tuple[bool, bool], list[Any]] = {}
+            for name, parameter in model.named_parameters():
+                if parameter.requires_grad:
+                    key = (not name.startswith(prefix), name in decay)
+                    groups.setdefault(key, []).append(parameter)
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            self.optimizer = optimizer_cls(
+                [{"params": params, "lr": rate if head else self.args.learning_rate,
+                  "weight_decay": self.args.weight_decay if decays else 0.0}
+                 for (head, decays), params in groups.items()], **kwargs)
+        return super().create_optimizer()
 
 
 def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) -> None:
@@ -36,13 +61,16 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) ->
         path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
 
-def trainer_data(encoded: Any, tokenizer: Any, oos_label: str | None) -> dict[str, Any]:
+def trainer_data(encoded: Any, tokenizer: Any, oos_label: str | None,
+                 args: TrainingArguments | None = None) -> dict[str, Any]:
     """The Trainer arguments every run shares: splits, padding collator, metrics (with
-    `oos_label` as out of scope, when the data has it)."""
+    `oos_label` as out of scope, when the data has it), and progress lines where `args` turn
+    the tqdm bar off."""
     names = list(encoded["train"].features["labels"].names)
     return {"train_dataset": encoded["train"], "eval_dataset": encoded["validation"],
             "data_collator": DataCollatorWithPadding(tokenizer), "processing_class": tokenizer,
-            "compute_metrics": metrics_for(oos_id_of(names, oos_label))}
+            "compute_metrics": metrics_for(oos_id_of(names, oos_label)),
+            "callbacks": [ProgressLines()] if args is not None and args.disable_tqdm else None}
 
 
 def evaluate_splits(trainer: Trainer, encoded: Any, data_args: DataArguments | None = None,
@@ -78,8 +106,9 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
         encoded = tokenize(dataset, tokenizer, data_args.max_length)
     model = load_classifier(model_name_or_path, labels=label_names(dataset))
     checkpoint = start_run(training_args, "finetune", identity)
-    trainer = Trainer(model=model, args=training_args,
-                      **trainer_data(encoded, tokenizer, data_args.oos_label))
+    trainer = HeadRateTrainer(model=model, args=training_args,
+                              **trainer_data(encoded, tokenizer, data_args.oos_label,
+                                             training_args))
     result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = {**result.metrics, "global_step": result.global_step,
                **evaluate_splits(trainer, encoded, data_args)}
@@ -106,8 +135,11 @@ def what_ran(trainer: Trainer, args: TrainingArguments) -> dict[str, Any]:
 
 
 def finetune_settings(model_name_or_path: str, args: TrainingArguments) -> dict[str, Any]:
-    return {"model": base_model_id(model_name_or_path), "learning_rate": args.learning_rate,
-            "epochs": args.num_train_epochs, "batch_size": args.per_device_train_batch_size}
+    settings = {"model": base_model_id(model_name_or_path), "learning_rate": args.learning_rate,
+                "epochs": args.num_train_epochs, "batch_size": args.per_device_train_batch_size}
+    if getattr(args, "head_learning_rate", None):
+        settings["head_learning_rate"] = args.head_learning_rate
+    return settings
 
 
 def dataset_description(data_args: DataArguments) -> str:

@@ -5,12 +5,10 @@
 
 from __future__ import annotations
 
-from transformers import TrainingArguments
-
 from slimformer.data.args import DataArguments
-from slimformer.training.args import ModelArguments
+from slimformer.training.args import FinetuneTrainingArguments, ModelArguments
 
-ARGUMENTS = (ModelArguments, DataArguments, TrainingArguments)
+ARGUMENTS = (ModelArguments, DataArguments, FinetuneTrainingArguments)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,63 @@
+"""Fine-tuning's own learning rate for a new head, and progress lines for runs without a bar."""
+
+import logging
+
+import pytest
+
+from slimformer.data.args import DataArguments
+from slimformer.training.args import FinetuneTrainingArguments
+
+
+def finetune_args(tmp_path, **changes):
+    return FinetuneTrainingArguments(
+        output_dir=str(tmp_path / "out"), learning_rate=1e-4, num_train_epochs=1,
+        per_device_train_batch_size=16, report_to="none", save_strategy="no",
+        use_cpu=True, **changes)
+
+
+def test_the_head_learns_at_its_own_rate_and_the_encoder_at_the_base_rate(tmp_path, clinc_dir,
+                                                                         tiny_bert_folder):
+    from slimformer.training.finetune import HeadRateTrainer
+
+    from .conftest import tiny_bert
+
+    args = finetune_args(tmp_path, head_learning_rate=3e-3, weight_decay=0.01)
+    model = tiny_bert()
+    trainer = HeadRateTrainer(model=model, args=args)
+    optimizer = trainer.create_optimizer()
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    decay = {id(p): group["weight_decay"] for group in optimizer.param_groups
+             for p in group["params"]}
+    for name, parameter in model.named_parameters():
+        expected = 3e-3 if name.startswith("classifier.") else 1e-4
+        assert rate[id(parameter)] == expected, name
+    assert decay[id(model.classifier.weight)] == 0.01 and decay[id(model.classifier.bias)] == 0
+    assert len(rate) == len(list(model.parameters()))
+    plain = HeadRateTrainer(model=tiny_bert(), args=finetune_args(tmp_path / "b"))
+    assert {g["lr"] for g in plain.create_optimizer().param_groups} == {1e-4}
+
+
+def test_finetune_records_the_head_rate_and_shows_progress(tmp_path, clinc_dir,
+                                                           tiny_bert_folder, caplog):
+    from slimformer.provenance import read_provenance
+    from slimformer.training.finetune import finetune
+
+    args = finetune_args(tmp_path, head_learning_rate=3e-3, disable_tqdm=True,
+                         eval_strategy="epoch")
+    data = DataArguments(data_file=str(clinc_dir), max_samples=64, max_length=16)
+    with caplog.at_level(logging.INFO, logger="slimformer"):
+        finetune(str(tiny_bert_folder), data, args)
+    settings = read_provenance(tmp_path / "out")["steps"][-1]["settings"]
+    assert settings["head_learning_rate"] == 3e-3
+    lines = [r.getMessage() for r in caplog.records if "s/step" in r.getMessage()]
+    assert any("step 4/4, epoch 1.00/1" in line for line in lines), lines
+    assert any("validation accuracy" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("value", [0.0, -1e-3, float("nan")])
+def test_a_bad_head_rate_is_refused_before_training(value):
+    from slimformer.checks import check_range
+    from slimformer.errors import SlimformerError
+
+    with pytest.raises(SlimformerError, match="--head_learning_rate must be (greater|a finite)"):
+        check_range("head_learning_rate", value)

@@ -94,6 +94,10 @@ def test_the_whole_chain(tmp_path, model_type, small_csv):
         # equal FFN widths per layer: a plain config loads it (kind pytorch), else per layer
         assert rows["student-2l-0-2-pruned-50"]["kind"] in {"pytorch", "pytorch-pruned"}
         assert rows["student-2l-0-2-pruned-50-onnx-int8"]["kind"] == "onnx-lean"
+        # the teacher is pruned too, distilled from itself
+        teacher_sparsity = json.loads((run / "teacher-pruned-50" / "sparsity.json").read_text())
+        assert teacher_sparsity["neurons_kept"] == teacher_sparsity["neurons"] // 2
+        assert rows["teacher-pruned-50-onnx-int8"]["kind"] == "onnx-lean"
 
     # Every ONNX folder loads through pipeline() with ORTModelForSequenceClassification.
     onnx_folders = [p.parent for p in (run / "variants").rglob("model.onnx")]

@@ -249,10 +249,13 @@ def plan(args: OptimizeArguments, data_args: DataArguments, settings: BenchmarkS
     for name, folder in models.items():
         depends = [name] if name in trained else []
         steps.append(compress_step(folder, name, depends, args, data_args, settings.threads, run))
-    for student in students:  # pruned students bring their own fused int8 variant
+    # The teacher and every student pruned (each brings its own fused int8 variant): pruned
+    # teachers fill the front between the int8 teacher and the students.
+    pruned = [("teacher", teacher, [teacher_step_name] if teacher_step_name else [])]
+    pruned += [(s.name, str(s.folder), [*s.depends, s.name]) for s in students]
+    for name, folder, after in pruned:
         for level in args.setting("prune_levels"):
-            step = prune_step(student.name, str(student.folder), teacher, float(level),
-                              [*student.depends, student.name], args, data_args,
+            step = prune_step(name, folder, teacher, float(level), after, args, data_args,
                               settings.threads, run)
             steps.append(step)
             models[step.name] = str(step.folder)

@@ -19,12 +19,23 @@ from slimformer.errors import fail
 # name -> (low, high, low inclusive, high inclusive); None is unbounded.
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # benchmark
-    "threads": (1, None, True, True),
+    "threads": (1, 1024, True, True),
     "latency_queries": (1, None, True, True),
     "warmup_queries": (0, None, True, True),
     "batch_size": (1, None, True, True),
     "throughput_batches": (1, None, True, True),
     "rounds": (3, None, True, True),
+    # serve
+    "port": (0, 65535, True, True),
+    "workers": (1, 64, True, True),
+    "max_batch_size": (1, 4096, True, True),
+    "max_wait_ms": (0, 1000, True, True),
+    "max_queue": (1, None, True, True),
+    "max_client_batch": (1, 4096, True, True),
+    "max_text_chars": (1, None, True, True),
+    "max_body_bytes": (64, None, True, True),
+    "cache_size": (0, None, True, True),
+    "max_top_k": (1, None, True, True),
     # data
     "max_samples": (1, None, True, True),
     "max_length": (4, None, True, True),  # room for [CLS], [SEP] and a word piece or two

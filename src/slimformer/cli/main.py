@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "trim-vocab": "keep only the word pieces the training data uses (smaller embeddings)",
     "benchmark": "measure variants side by side: accuracy, size, speed, memory",
     "push": "publish every benchmarked variant to the Hub with its model card",
+    "serve": "serve a variant over HTTP (dynamic batching, cache, metrics)",
     "distill-speed": "time training steps with cached vs live teacher",
 }
 

@@ -91,17 +91,20 @@ class Variant(ABC):
         rule = self.fallback
         return rule.predict_ids(logits) if rule else logits.argmax(axis=-1)
 
-    def predict(self, texts: list[str] | str,
-                return_scores: bool = False) -> list[str | int] | list[dict[str, Any]]:
+    def predict(self, texts: list[str] | str, return_scores: bool = False,
+                top_k: int = 0) -> list[str | int] | list[dict[str, Any]]:
         """Label names (ids where the config has none) for a batch of texts, with the stored
         out-of-scope fallback applied; with `return_scores`, one dict per text: `label`,
         `score` (softmax probability of the model's best label) and `fallback` (True where
-        the rule replaced that label by `oos`).
+        the rule replaced that label by `oos`), and with `top_k` > 0 also `top_k`: the k
+        most probable labels with their probabilities.
 
         A text with no visible characters has no intent: it gets `oos` without running the
         model (an error for a model without an `oos` label).
         """
         texts = check_texts(texts)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+            fail(f"predict(): top_k must be a whole number >= 0, got {top_k!r}")
         blank = [not text.strip() for text in texts]
         labels = self.labels
         if any(blank) and (labels is None or OOS_LABEL not in labels):
@@ -109,6 +112,13 @@ class Variant(ABC):
                  f"{OOS_LABEL!r} label to answer it with")
         answers: list[dict[str, Any]] = [{"label": OOS_LABEL, "score": 1.0, "fallback": True}
                                          for _ in texts]
+        if top_k:
+            for answer in answers:
+                answer["top_k"] = [{"label": OOS_LABEL, "score": 1.0}]
+
+        def name(label_id: Any) -> str | int:
+            return labels[label_id] if labels else int(label_id)
+
         asked = [i for i, empty in enumerate(blank) if not empty]
         if asked:
             logits = self.predict_logits([texts[i] for i in asked])
@@ -116,10 +126,15 @@ class Variant(ABC):
             rule = self.fallback
             ids = rule.predict_ids(logits) if rule else best
             shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            top = (shifted.max(axis=-1) / shifted.sum(axis=-1)).tolist()
-            for i, label_id, model_id, score in zip(asked, ids, best, top):
-                answers[i] = {"label": labels[label_id] if labels else int(label_id),
-                              "score": float(score), "fallback": bool(label_id != model_id)}
+            probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+            top = probabilities.max(axis=-1).tolist()
+            for row, (i, label_id, model_id, score) in enumerate(zip(asked, ids, best, top)):
+                answers[i] = {"label": name(label_id), "score": float(score),
+                              "fallback": bool(label_id != model_id)}
+                if top_k:
+                    order = np.argsort(-probabilities[row])[:top_k]
+                    answers[i]["top_k"] = [{"label": name(j), "score": float(
+                        probabilities[row, j])} for j in order]
         return answers if return_scores else [answer["label"] for answer in answers]
 
     def size_mb(self) -> float:

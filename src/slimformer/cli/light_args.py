@@ -1,0 +1,73 @@
+"""A parser for commands that must not import transformers (HfArgumentParser imports torch):
+the service, whose process stays lean. Same conventions as cli/config: `--config FILE.yaml`,
+flags override it, unknown keys and bad values are one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from slimformer.errors import fail
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see --help)")
+
+
+def flag_type(kind: Any) -> Any:
+    text = str(kind)
+    if "bool" in text:
+        return lambda v: {"true": True, "false": False}.get(str(v).lower()) if str(
+            v).lower() in ("true", "false") else fail(f"expected true or false, got {v!r}")
+    for name, cast in (("int", int), ("float", float)):
+        if name in text:
+            return cast
+    return str
+
+
+def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
+    for f in dataclasses.fields(cls):
+        parser.add_argument(f"--{f.name}", type=flag_type(f.type), default=f.default,
+                            help=f"{f.metadata.get('help', '')} (default {f.default})")
+
+
+def read_config(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        fail(f"config file not found: {file}")
+    try:
+        content = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        fail(f"config file {file} is not valid UTF-8 YAML: {str(err).splitlines()[0][:200]}")
+    if not isinstance(content, dict):
+        fail(f"config file {file} must hold a mapping of argument names to values")
+    return content
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Flags over `--config`'s values over the defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, rest = pre.parse_known_args(argv)
+    if known.config:
+        config = read_config(known.config)
+        names = {a.dest for a in parser._actions}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            fail(f"unknown key(s) in {known.config}: {', '.join(map(str, unknown))}")
+        parser.set_defaults(**config)
+    parser.add_argument("--config", help="YAML file of arguments; flags given override it")
+    return parser.parse_args(rest)
+
+
+def instance(cls: type, namespace: argparse.Namespace) -> Any:
+    values = vars(namespace)
+    try:
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+    except TypeError as err:
+        fail(str(err))

@@ -262,3 +262,93 @@ def test_bad_serve_arguments_are_one_line(flags, message, onnx_folder):
                              *flags], capture_output=True, text=True, env=ENV, timeout=60)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not __import__("shutil").which("wrk"), reason="wrk is not installed "
+                    "(Debian: apt-get install wrk; .ci/run installs it)")
+def test_loadtest_reports_every_level(server, tmp_path):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("what is my balance\nbook a flight to paris\nplay some jazz\n")
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "slimformer.cli.main", "loadtest", server.url, "--queries",
+         str(queries), "--concurrency", "1", "4", "--duration_s", "1", "--warmup_s", "0",
+         "--server_pid", str(server.process.pid), "--output_dir", str(out)],
+        capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "loadtest.json").read_text())
+    assert [level["concurrency"] for level in report["levels"]] == [1, 4]
+    for level in report["levels"]:
+        assert level["requests"] > 0 and level["non_2xx"] == 0 and level["socket_errors"] == 0
+        assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
+        assert level["server_cpu_cores"] > 0 and level["client_cpu_cores"] > 0
+    assert report["environment"]["cpu"]["cores"] >= 1
+    assert (out / "loadtest.png").stat().st_size > 5_000
+    assert "| 4 |" in (out / "loadtest.md").read_text()
+    again = subprocess.run(  # a folder this command did not write is refused
+        [sys.executable, "-m", "slimformer.cli.main", "loadtest", server.url, "--queries",
+         str(queries), "--output_dir", str(tmp_path)], capture_output=True, text=True,
+        env=ENV, timeout=60)
+    assert again.returncode == 2 and "already holds" in again.stderr
+
+
+def browser():
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("no chromium and chromedriver (Debian: apt-get install chromium "
+                    "chromium-driver; .ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=DriverService(driver), options=options)
+
+
+def test_the_page_answers_a_query_in_a_real_browser(server, onnx_folder, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from slimformer.serving.lean import LeanOnnxVariant
+
+    variant = LeanOnnxVariant.load(onnx_folder, "v", threads=1)
+    driver = browser()
+    try:
+        driver.get(server.url + "/")
+        assert onnx_folder.name in driver.title
+        shown = []
+        for query in ("what is my balance", "play some jazz please"):
+            box = driver.find_element(By.ID, "query")
+            box.clear()
+            box.send_keys(query)
+            driver.find_element(By.ID, "send").click()
+            WebDriverWait(driver, 20).until(
+                ready.text_to_be_present_in_element((By.ID, "answer"), "answered"))
+            WebDriverWait(driver, 20).until(lambda d: query not in shown and d.find_element(
+                By.ID, "label").text)
+            expected = variant.predict([query], return_scores=True)[0]
+            assert driver.find_element(By.ID, "label").text == expected["label"]
+            assert float(driver.find_element(By.ID, "score").text) == pytest.approx(
+                expected["score"], abs=1e-3)
+            said = driver.find_element(By.ID, "fallback").text
+            assert said == ("the out-of-scope fallback answered" if expected["fallback"]
+                            else "the model answered")
+            shown.append(query)
+            driver.find_element(By.ID, "answer")
+            driver.execute_script("document.getElementById('answer').innerHTML = ''")
+        driver.save_screenshot(str(tmp_path / "page.png"))
+        box = driver.find_element(By.ID, "query")
+        box.clear()
+        driver.execute_script("document.getElementById('query').removeAttribute('maxlength')")
+        box.send_keys("x" * 2100)  # too long: the page shows the service's 413 message
+        driver.find_element(By.ID, "send").click()
+        WebDriverWait(driver, 20).until(ready.presence_of_element_located((By.ID, "error")))
+        assert "characters" in driver.find_element(By.ID, "error").text
+    finally:
+        driver.quit()

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "benchmark": "measure variants side by side: accuracy, size, speed, memory",
     "push": "publish every benchmarked variant to the Hub with its model card",
     "serve": "serve a variant over HTTP (dynamic batching, cache, metrics)",
+    "loadtest": "closed-loop load on a running service at several concurrency levels",
     "distill-speed": "time training steps with cached vs live teacher",
 }
 

@@ -322,7 +322,7 @@ def test_the_page_answers_a_query_in_a_real_browser(server, onnx_folder, tmp_pat
     try:
         driver.get(server.url + "/")
         assert onnx_folder.name in driver.title
-        shown = []
+        shown: list[str] = []
         for query in ("what is my balance", "play some jazz please"):
             box = driver.find_element(By.ID, "query")
             box.clear()
@@ -330,8 +330,6 @@ def test_the_page_answers_a_query_in_a_real_browser(server, onnx_folder, tmp_pat
             driver.find_element(By.ID, "send").click()
             WebDriverWait(driver, 20).until(
                 ready.text_to_be_present_in_element((By.ID, "answer"), "answered"))
-            WebDriverWait(driver, 20).until(lambda d: query not in shown and d.find_element(
-                By.ID, "label").text)
             expected = variant.predict([query], return_scores=True)[0]
             assert driver.find_element(By.ID, "label").text == expected["label"]
             assert float(driver.find_element(By.ID, "score").text) == pytest.approx(
@@ -340,7 +338,6 @@ def test_the_page_answers_a_query_in_a_real_browser(server, onnx_folder, tmp_pat
             assert said == ("the out-of-scope fallback answered" if expected["fallback"]
                             else "the model answered")
             shown.append(query)
-            driver.find_element(By.ID, "answer")
             driver.execute_script("document.getElementById('answer').innerHTML = ''")
         driver.save_screenshot(str(tmp_path / "page.png"))
         box = driver.find_element(By.ID, "query")

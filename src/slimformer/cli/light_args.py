@@ -61,7 +61,9 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         if unknown:
             fail(f"unknown key(s) in {known.config}: {', '.join(map(str, unknown))}")
         parser.set_defaults(**config)
-    parser.add_argument("--config", help="YAML file of arguments; flags given override it")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of arguments")
+    parser.epilog = "--config FILE.yaml reads arguments from YAML; flags given as well " \
+        "override it."
     return parser.parse_args(rest)
 
 

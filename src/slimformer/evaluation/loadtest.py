@@ -66,11 +66,15 @@ def check_wrk() -> str:
 
 
 def scrape(url: str) -> dict[str, float]:
-    """The service's counters that a level's report compares before and after."""
+    """The service's counters that a level's report compares before and after ({} for a
+    service without slimformer's /metrics, e.g. a hand-written one)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
-        text = reply.read().decode()
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -14,20 +14,13 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from slimformer.data.args import DataArguments
 from slimformer.optimize.args import OptimizeArguments
 from slimformer.optimize.steps import Step
+from slimformer.optimize.training_steps import SEARCH_STEP, training_arguments
 
 logger = logging.getLogger(__name__)
-
-SEARCH_STEP = "search"
-# What the search may set for the students, with the run's own settings as fallback.
-SEARCHED = ("alpha", "temperature", "learning_rate", "hidden_weight", "attention_weight")
-
 
 def search_step(layers: list[int], teacher: str, depends: list[str], args: OptimizeArguments,
                 data_args: DataArguments, run: Path) -> Step:
@@ -41,7 +34,6 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
                                          ).hexdigest()[:12]
 
     def search(folder: Path) -> None:
-        from slimformer.optimize.run import training_arguments
         from slimformer.training.args import DistillArguments
         from slimformer.training.search import (
             SearchArguments,
@@ -70,15 +62,6 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
                 estimate_min=2.5 * args.search_trials * args.search_epochs)
 
 
-def distillation_settings(args: OptimizeArguments, run: Path, searched: bool) -> dict[str, Any]:
-    """The students' settings: the search's best where it ran, else the run's own."""
-    settings = {key: getattr(args, key) for key in SEARCHED}
-    if searched:
-        best = yaml.safe_load((run / SEARCH_STEP / "best_params.yaml").read_text())
-        settings.update({key: best[key] for key in SEARCHED if key in best})
-    return settings
-
-
 def pruned_name(model: str, level: float) -> str:
     return f"{model}-pruned-{round(100 * level)}"
 
@@ -96,7 +79,6 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
         from slimformer.compression.pruning.run import PruneRunArguments, prune
         from slimformer.models.architectures import architecture_of
         from slimformer.models.loading import load_model_config
-        from slimformer.optimize.run import training_arguments
         from slimformer.training.args import ModelArguments
 
         # Where heads cannot be removed (relative-position attention), FFN neurons only.

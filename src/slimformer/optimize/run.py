@@ -23,30 +23,22 @@ from slimformer.errors import fail
 from slimformer.evaluation.settings import BenchmarkSettings
 from slimformer.files import check_target, write_marker
 from slimformer.optimize.args import PROFILES, OptimizeArguments
-from slimformer.optimize.candidates import (
-    SEARCH_STEP,
-    distillation_settings,
-    prune_step,
-    search_step,
-    trim_step,
-)
+from slimformer.optimize.candidates import prune_step, search_step, trim_step
 from slimformer.optimize.report import write_optimize_report
 from slimformer.optimize.select import Budget, choose
 from slimformer.optimize.steps import Step, run_steps
+from slimformer.optimize.training_steps import (
+    SEARCH_STEP,
+    augmentation,
+    compress_step,
+    student_layers,
+    student_step,
+    teacher_step,
+)
 from slimformer.training.run_folder import data_identity
 
 logger = logging.getLogger(__name__)
 STEP = "optimize"
-
-
-def student_layers(spec: str) -> list[int]:
-    try:
-        layers = [int(x) for x in str(spec).replace(",", " ").split()]
-    except ValueError:
-        fail(f"a student is a list of teacher layers like '0 2 4', got {spec!r}")
-    if not layers:
-        fail("a student needs at least one teacher layer")
-    return layers
 
 
 def check_arguments(args: OptimizeArguments) -> None:
@@ -109,95 +101,6 @@ def check_architecture(args: OptimizeArguments) -> None:
         check_student_layers(config, layers)
     if levels:
         check_prunable(config, prune_attention=not arch.no_head_removal, prune_ffn=True)
-
-
-def training_arguments(folder: Path, args: OptimizeArguments, epochs: float,
-                       finetune: bool = False, **extra: Any):
-    """The Trainer's settings of a step; no tqdm bar (progress lines instead: the terminal
-    shows step, epoch, ETA and the validation accuracy of each epoch's end)."""
-    from slimformer.training.args import DistillationTrainingArguments, FinetuneTrainingArguments
-
-    settings = {"output_dir": str(folder), "num_train_epochs": epochs,
-                "learning_rate": args.learning_rate,
-                "per_device_train_batch_size": args.train_batch_size,
-                "per_device_eval_batch_size": 128, "eval_strategy": "epoch",
-                "save_strategy": "no", "report_to": "none", "seed": args.training_seed,
-                "disable_tqdm": True, "logging_strategy": "no", **extra}
-    if finetune:
-        return FinetuneTrainingArguments(
-            head_learning_rate=args.setting("head_learning_rate"), **settings)
-    return DistillationTrainingArguments(**settings)
-
-
-def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -> Step:
-    epochs = float(args.setting("finetune_epochs"))
-
-    def train(folder: Path) -> None:
-        from slimformer.training.finetune import finetune
-
-        finetune(args.base_model, data_args,
-                 training_arguments(folder, args, epochs, finetune=True))
-
-    settings = {"base_model": args.base_model, "epochs": epochs, "lr": args.learning_rate,
-                "seed": args.training_seed, **data_identity(data_args)}
-    if args.setting("head_learning_rate"):  # (absent: older runs' fingerprints hold)
-        settings["head_lr"] = args.setting("head_learning_rate")
-    return Step("teacher", run / "teacher", settings, train, estimate_min=3.5 * epochs)
-
-
-def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArguments,
-                 data_args: DataArguments, run: Path, searched: bool = False) -> Step:
-    """A student cut from the teacher, distilled with the run's settings (or, after a search,
-    its best ones, read when the step runs)."""
-    layers = student_layers(spec)
-    epochs = float(args.setting("distill_epochs"))
-    name = f"student-{len(layers)}l-{'-'.join(map(str, layers))}"
-
-    def train(folder: Path) -> None:
-        from slimformer.training.args import DistillArguments
-        from slimformer.training.distill_run import distill
-
-        chosen = distillation_settings(args, run, searched)
-        logger.info("%s: %s", name, ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()))
-        distill(DistillArguments(teacher_model=teacher, student_layers=layers,
-                                 cache_dir=str(run / "cache"), augment=augment,
-                                 augment_methods=methods), data_args,
-                training_arguments(folder, args, epochs, **chosen))
-
-    settings = {"teacher": teacher, "layers": layers, "epochs": epochs, "alpha": args.alpha,
-                "temperature": args.temperature, "lr": args.learning_rate,
-                "seed": args.training_seed, **data_identity(data_args)}
-    # (absent when off: older runs' fingerprints hold)
-    if args.hidden_weight or args.attention_weight:
-        settings.update(hidden_weight=args.hidden_weight, attention_weight=args.attention_weight)
-    augment, methods = augmentation(args)
-    if augment:
-        settings.update(augment=augment, augment_methods=methods)
-    return Step(name, run / name, settings, train, depends,
-                estimate_min=2.0 * epochs * (1 + augment))
-
-
-def augmentation(args: OptimizeArguments) -> tuple[int, list[str]]:
-    """The students' transfer set: new queries per query, and the methods that make them."""
-    from slimformer.data.augment import DEFAULT_METHODS
-
-    return int(args.setting("augment")), list(args.augment_methods or DEFAULT_METHODS)
-
-
-def compress_step(model: str, name: str, depends: list[str], args: OptimizeArguments,
-                  data_args: DataArguments, threads: int, run: Path) -> Step:
-    variants = list(args.setting("variants"))
-
-    def compress(folder: Path) -> None:
-        from slimformer.compression.args import CompressArguments
-        from slimformer.compression.variants import make_variants
-
-        make_variants(CompressArguments(model=model, output_dir=str(folder), variants=variants),
-                      data_args, threads)
-
-    return Step(f"compress-{name}", run / "variants" / name,
-                {"model": model, "variants": variants}, compress, depends,
-                estimate_min=0.7 * len(variants))
 
 
 def variant_specs(models: dict[str, str], run: Path) -> list[str]:

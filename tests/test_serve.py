@@ -349,3 +349,19 @@ def test_the_page_answers_a_query_in_a_real_browser(server, onnx_folder, tmp_pat
         assert "characters" in driver.find_element(By.ID, "error").text
     finally:
         driver.quit()
+
+
+def test_several_workers_serve_one_port_and_stop_cleanly(onnx_folder):
+    running = Server(onnx_folder, "--workers", "2")
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda i: predict(running.url, f"query {i}"), range(16)))
+        assert all(status == 200 for status, _, _ in replies)
+        import psutil
+
+        workers = [p for p in psutil.Process(running.process.pid).children(recursive=True)
+                   if "python" in p.name().lower()]
+        assert len(workers) >= 2
+    finally:
+        running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=60) == 0

@@ -15,6 +15,7 @@ too large a body), 422 (not JSON, not UTF-8, wrong types, unknown fields), 429 (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -200,6 +201,7 @@ def create_app(folder: str | Path, settings: ServeSettings | None = None,
         return error(exc.status_code, "not_found" if exc.status_code == 404 else "http",
                      str(exc.detail))
 
+    @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await service.start()
         yield

@@ -6,7 +6,8 @@
 
 Routes (text-embeddings-inference's shape): `POST /predict` ({"inputs": text | [texts],
 "top_k": k} -> [{"label", "score", "fallback"}]), `GET /health` (200 once the model is loaded,
-503 while loading or shutting down), `GET /info`, `GET /metrics` (Prometheus) and `GET /`, a
+503 while loading or shutting down; a /predict that arrives while the model loads waits
+for it, up to a minute), `GET /info`, `GET /metrics` (Prometheus) and `GET /`, a
 page to try queries. Errors are JSON {"error", "error_type"}: 413 (too many or too long texts,
 too large a body), 422 (not JSON, not UTF-8, wrong types, unknown fields), 429 (queue full),
 503 (not ready). An ONNX folder runs on the lean predictor: the service never imports torch.
@@ -38,6 +39,7 @@ from slimformer.serving.serve_settings import ServeSettings
 from slimformer.serving.variant import OOS_LABEL, Variant
 
 logger = logging.getLogger(__name__)
+LOAD_WAIT_S = 60.0  # a request that arrives while the model loads waits this long for it
 
 
 def load_served_variant(folder: Path, threads: int) -> Variant:
@@ -65,8 +67,10 @@ class Service:
         self.variant: Variant | None = None
         self.batcher: Batcher | None = None
         self.state = "loading"  # -> ready -> draining; or failed
+        self.settled: asyncio.Event | None = None  # set once loaded (or failed)
 
     async def start(self) -> None:
+        self.settled = asyncio.Event()
         loop = asyncio.get_running_loop()
         self.loading = loop.run_in_executor(None, load_served_variant, self.folder,
                                             self.settings.threads)
@@ -76,6 +80,7 @@ class Service:
         if done.exception() is not None:
             self.state = "failed"
             logger.error("could not load %s: %s", self.folder, done.exception())
+            self.settled.set()
             return
         self.variant = done.result()
         self.batcher = Batcher(self.run, self.settings.max_batch_size,
@@ -83,6 +88,7 @@ class Service:
                                on_batch=self.metrics.batch_size.observe)
         self.batcher.start()
         self.state = "ready"
+        self.settled.set()
         logger.info("serving %s (%s) on %d thread(s)", self.folder.name, self.variant.kind,
                     self.settings.threads)
 
@@ -165,6 +171,9 @@ def create_app(folder: str | Path, settings: ServeSettings | None = None,
 
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
+        if service.state == "loading":  # (several workers share a port: one may still load)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(service.settled.wait(), LOAD_WAIT_S)
         if service.state != "ready":
             return error(503, "unavailable", f"the model is {service.state}")
         try:

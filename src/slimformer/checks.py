@@ -64,6 +64,11 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "head_learning_rate": (0, None, False, True),
     # optimize
     "train_batch_size": (1, None, True, True),
+    "finetune_epochs": (0, None, False, True),
+    "distill_epochs": (0, None, False, True),
+    "prune_epochs": (0, None, False, True),
+    "search_epochs": (1, None, True, True),
+    "search_trials": (0, None, True, True),
     "max_accuracy_drop": (0, None, True, True),
     "max_latency_ms": (0, None, False, True),
     "max_size_mb": (0, None, False, True),

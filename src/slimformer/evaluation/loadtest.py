@@ -17,6 +17,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,18 +131,26 @@ def write_bodies(texts: list[str], folder: Path) -> Path:
     return path
 
 
+def check_service(url: str) -> None:
+    """wrk is here and the service answers /health with 200."""
+    check_wrk()
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=10) as reply:
+            status = reply.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    except OSError as err:
+        fail(f"no service answers at {url}: {getattr(err, 'reason', err)}")
+    if status != 200:
+        fail(f"{url}/health answers {status}: the service is not ready")
+
+
 def load_test(settings: LoadSettings, texts: list[str]) -> dict[str, Any]:
     """One row per concurrency level; the server must be up."""
-    wrk = check_wrk()
     if not texts:
         fail("no queries to send")
-    url = settings.url.rstrip("/")
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=10) as reply:
-            if reply.status != 200:
-                fail(f"{url}/health answers {reply.status}: the service is not ready")
-    except OSError as err:
-        fail(f"no service answers at {url}: {err}")
+    check_service(settings.url)
+    wrk, url = check_wrk(), settings.url.rstrip("/")
     levels = []
     with tempfile.TemporaryDirectory() as tmp:
         bodies = write_bodies(texts, Path(tmp))

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from slimformer.cli.light_args import Parser, parse
     from slimformer.errors import fail
     from slimformer.evaluation.environment import environment
-    from slimformer.evaluation.loadtest import LoadSettings, load_test
+    from slimformer.evaluation.loadtest import LoadSettings, check_service, load_test
     from slimformer.evaluation.loadtest_report import markdown, write_report
     from slimformer.files import staged_folder
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"the URL must start with http:// or https://, got {args.url!r}")
     check_writable(args.output_dir, "output_dir")
     texts = test_queries(args.data_file, args.queries)
+    check_service(args.url)  # before anything is written
     settings = LoadSettings(url=args.url, concurrency=args.concurrency,
                             duration_s=args.duration_s, warmup_s=args.warmup_s,
                             server_pid=args.server_pid, timeout_s=args.timeout_s)

@@ -61,3 +61,23 @@ def test_a_bad_head_rate_is_refused_before_training(value):
 
     with pytest.raises(SlimformerError, match="--head_learning_rate must be (greater|a finite)"):
         check_range("head_learning_rate", value)
+
+
+def test_a_diverged_run_is_never_saved(tmp_path):
+    import torch
+    from transformers import Trainer
+
+    from slimformer.errors import SlimformerError
+    from slimformer.training.finetune import save_outputs
+
+    from .conftest import tiny_bert
+
+    model = tiny_bert()
+    trainer = Trainer(model=model, args=finetune_args(tmp_path))
+    with pytest.raises(SlimformerError, match=r"diverged \(train loss nan\)"):
+        save_outputs(trainer, {"train_loss": float("nan")}, None)
+    with torch.no_grad():
+        model.classifier.weight[0, 0] = float("inf")
+    with pytest.raises(SlimformerError, match="non-finite weights \\(classifier.weight\\)"):
+        save_outputs(trainer, {"train_loss": 1.0}, None)
+    assert not (tmp_path / "out" / "model.safetensors").exists()

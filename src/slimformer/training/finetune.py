@@ -18,6 +18,7 @@ from slimformer.data.args import DataArguments
 from slimformer.data.clinc import tokenize
 from slimformer.data.dataset import label_names, load_data, oos_id_of
 from slimformer.data.metrics import metrics_for
+from slimformer.errors import fail
 from slimformer.models.aliases import base_model_id
 from slimformer.models.loading import load_classifier, load_tokenizer
 from slimformer.provenance import write_provenance
@@ -51,8 +52,28 @@ class HeadRateTrainer(Trainer):
         return super().create_optimizer()
 
 
+def check_finite(trainer: Trainer, metrics: dict[str, float]) -> None:
+    """A diverged run (NaN or infinite loss or weights) is never saved as a model."""
+    import math
+
+    import torch
+
+    loss = metrics.get("train_loss")
+    if loss is not None and not math.isfinite(loss):
+        fail(f"training diverged (train loss {loss}): nothing was saved; lower the learning "
+             "rate or check the settings")
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    bad = next((name for name, p in model.named_parameters()
+                if not torch.isfinite(p.detach()).all()), None)
+    if bad is not None:
+        fail(f"training left non-finite weights ({bad}): nothing was saved; lower the "
+             "learning rate or check the settings")
+
+
 def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) -> None:
-    """Model (safetensors), tokenizer and metrics; only the main process writes."""
+    """Model (safetensors), tokenizer and metrics, once they are checked finite; only the
+    main process writes."""
+    check_finite(trainer, metrics)
     trainer.save_model()
     metrics = {**metrics, "world_size": trainer.args.world_size}
     if trainer.is_world_process_zero():

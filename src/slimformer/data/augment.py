@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 LABELLED = "labelled"  # 1: a query of the data with its label; 0: an augmented one
 METHODS = ("dropout", "mask", "swap", "ngram", "neighbour", "splice")
-DEFAULT_METHODS = ("mask", "ngram", "neighbour", "dropout", "swap")
+DEFAULT_METHODS = METHODS
 TRIES = 8  # draws before a query that will not change is left out
 
 

@@ -71,3 +71,24 @@ def test_unopenable_storage_fails_before_training(tmp_path, teacher_folder, clin
     with pytest.raises(SlimformerError, match="cannot open the search storage"):
         run_search(search, *rest)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("postgresql://alice:s3cret@127.0.0.1:5432/optuna",
+     "postgresql://alice:***@127.0.0.1:5432/optuna"),
+    ("postgresql://alice:p@ss@db.example:5432/optuna",
+     "postgresql://alice:***@db.example:5432/optuna"),
+    ("postgresql://:only-a-password@db:5432/optuna", "postgresql://:***@db:5432/optuna"),
+    ("mysql+pymysql://bob:a:b/c@db:3306/x", "mysql+pymysql://bob:***@db:3306/x"),
+    ("postgresql://alice:p%40ss@db/optuna", "postgresql://alice:***@db/optuna"),
+    ("postgresql://alice@db/optuna", "postgresql://alice@db/optuna"),
+    ("sqlite:///outputs/study.db", "sqlite:///outputs/study.db")])
+def test_storage_passwords_never_show(url, shown):
+    from slimformer.training.search import safe_url, url_password, without_password
+
+    assert safe_url(url) == shown
+    password = url_password(url)
+    if password:
+        assert password not in safe_url(url)
+        message = without_password(f"could not connect to {url} (password {password!r})", url)
+        assert password not in message and shown in message

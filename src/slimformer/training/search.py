@@ -8,7 +8,6 @@ one study. A median pruner stops weak trials at their epoch-end evaluations.
 from __future__ import annotations
 
 import logging
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -117,13 +116,39 @@ def open_storage(url: str, attempts: int = 5, heartbeat_interval: int | None = N
                 time.sleep(0.5 * (attempt + 1))
                 continue
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            fail(f"cannot open the search storage {safe_url(url)!r}: {reason}")
+            fail(f"cannot open the search storage {safe_url(url)!r}: "
+                 f"{without_password(reason, url)}")
     raise AssertionError("unreachable")
+
+
+def url_password(url: str) -> str | None:
+    """The password of a URL like scheme://user:password@host/db. The credentials end at the
+    last '@' (a password may hold '@', ':' or '/', where parsers that stop at the first '@',
+    SQLAlchemy's included, show the rest of it as the host)."""
+    _, sep, rest = str(url).partition("://")
+    if not sep or "@" not in rest:
+        return None
+    credentials = rest.rpartition("@")[0]
+    user, colon, password = credentials.partition(":")
+    return password if colon else None
 
 
 def safe_url(url: str) -> str:
     """The storage URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    url = str(url)
+    password = url_password(url)
+    if password is None:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.partition(':')[0]}:***@{host}"
+
+
+def without_password(text: str, url: str) -> str:
+    """`text` (an error message, say) with the URL's password masked wherever it shows."""
+    password = url_password(url)
+    text = str(text).replace(str(url), safe_url(url))
+    return text.replace(password, "***") if password else text
 
 
 def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:

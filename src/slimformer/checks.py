@@ -112,6 +112,15 @@ def check_range(name: str, value: Any) -> None:
         fail(f"--{name} must be {describe(low, high, low_in, high_in)}, got {value}")
 
 
+def check_count(name: str, value: Any) -> int:
+    """A whole-number argument of the Python API (threads, max_length, ...) within its range:
+    a string, a float or a bool is refused as the CLI would refuse it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(f"{name} must be a whole number, got {value!r:.60}")
+    check_range(name, value)
+    return value
+
+
 def check_ranges(*instances: Any) -> None:
     """Every numeric field of the given dataclass instances whose name has a range."""
     for instance in instances:

@@ -66,6 +66,12 @@ def load_clinc(
 
     `max_samples` keeps the first N rows of each split after a fixed shuffle (for quick runs).
     """
+    from slimformer.checks import check_count
+
+    if max_samples is not None:
+        check_count("max_samples", max_samples)
+    if data_file is not None and not isinstance(data_file, str | Path):
+        fail(f"data_file must be a path, got {type(data_file).__name__}")
     config = config or "plus"
     if config not in CONFIGS:
         fail(f"unknown CLINC150 config {config!r}; choose one of {', '.join(CONFIGS)}")
@@ -156,6 +162,8 @@ def validate_clinc(dataset: DatasetDict) -> None:
         if not {TEXT_COLUMN, LABEL_COLUMN} <= columns:
             fail(f"split {split!r} has columns {sorted(columns)}; expected "
                  f"{TEXT_COLUMN!r} and {LABEL_COLUMN!r}")
+        if len(dataset[split]) == 0:
+            fail(f"split {split!r} has no rows")
         label = dataset[split].features[LABEL_COLUMN]
         if not isinstance(label, ClassLabel) or list(label.names) != label_names():
             fail(f"split {split!r}: column {LABEL_COLUMN!r} is not CLINC150's 151-intent "

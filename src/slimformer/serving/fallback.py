@@ -106,10 +106,16 @@ class FallbackRule:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FallbackRule:
+        if not isinstance(data, dict):
+            fail(f"malformed {CONFIG_KEY} in config.json: not a JSON object")
         try:
             rule = cls(**data)
         except TypeError as err:
             fail(f"malformed {CONFIG_KEY} in config.json: {err}")
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (
+                rule.threshold, rule.temperature, rule.oos_id)):
+            fail(f"malformed {CONFIG_KEY} in config.json: threshold, temperature and oos_id "
+                 "must be numbers")
         if rule.score not in SCORES or not math.isfinite(float(rule.threshold)) or not (
                 math.isfinite(float(rule.temperature)) and float(rule.temperature) > 0):
             fail(f"malformed {CONFIG_KEY} in config.json: score {rule.score!r}, "

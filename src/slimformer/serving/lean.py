@@ -29,8 +29,24 @@ DEFAULT_MAX_LENGTH = 128  # as the transformers-based variants truncate
 
 
 def read_optional_json(path: Path) -> dict[str, Any]:
-    """A JSON file beside the model, or {} where the folder has none."""
-    return read_json(path) if path.is_file() else {}
+    """A JSON object beside the model, or {} where the folder has none."""
+    content = read_json(path) if path.is_file() else {}
+    if not isinstance(content, dict):
+        fail(f"{path} must hold a JSON object, not a {type(content).__name__}")
+    return content
+
+
+def label_list(id2label: Any, path: Path) -> list[str] | None:
+    """id2label as a list by id; gaps or a wrong type are one line naming the file."""
+    if not id2label:
+        return None
+    if not isinstance(id2label, dict):
+        fail(f"{path}: id2label must map ids to label names")
+    missing = [i for i in range(len(id2label)) if str(i) not in id2label]
+    if missing:
+        fail(f"{path}: id2label has no label for id {missing[0]} (ids must run 0.."
+             f"{len(id2label) - 1})")
+    return [str(id2label[str(i)]) for i in range(len(id2label))]
 
 
 def load_tokenizer(folder: Path, max_length: int) -> Tokenizer:
@@ -39,7 +55,11 @@ def load_tokenizer(folder: Path, max_length: int) -> Tokenizer:
     if not path.is_file():
         fail(f"no tokenizer.json in {folder}: the lean predictor needs a fast tokenizer "
              "(save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained)")
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as err:  # tokenizers raises its own Exception for any damage
+        fail(f"{path} is not a readable tokenizer ({str(err).splitlines()[0][:120]}); save it "
+             "again with AutoTokenizer.save_pretrained", err)
     settings = read_optional_json(folder / "tokenizer_config.json")
     pad_token = settings.get("pad_token") or "[PAD]"
     if isinstance(pad_token, dict):  # older tokenizer_config.json files store an AddedToken
@@ -48,6 +68,9 @@ def load_tokenizer(folder: Path, max_length: int) -> Tokenizer:
     if pad_id is None:
         fail(f"pad token {pad_token!r} is not in {path}")
     limit = settings.get("model_max_length") or max_length
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 1:
+        fail(f"{folder / 'tokenizer_config.json'}: model_max_length must be a positive number, "
+             f"got {limit!r:.60}")
     tokenizer.enable_truncation(max_length=min(max_length, int(min(limit, 1 << 30))))
     tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
     return tokenizer
@@ -88,13 +111,19 @@ class LeanOnnxVariant(Variant):
     @classmethod
     def load(cls, folder: Path, name: str, threads: int,
              max_length: int = DEFAULT_MAX_LENGTH) -> LeanOnnxVariant:
+        from slimformer.checks import check_count
+
+        if not isinstance(folder, str | Path):
+            fail(f"LeanOnnxVariant.load() needs a folder, got {folder!r:.60}")
+        check_count("threads", threads)
+        check_count("max_length", max_length)
         folder = Path(folder)
         if not folder.is_dir():
             fail(f"model folder not found: {folder}")
+        labels = label_list(read_optional_json(folder / "config.json").get("id2label"),
+                            folder / "config.json")
         tokenizer = load_tokenizer(folder, max_length)
         session = open_session(onnx_file(folder), threads)
-        id2label = read_optional_json(folder / "config.json").get("id2label")
-        labels = [id2label[str(i)] for i in range(len(id2label))] if id2label else None
         return cls(session, tokenizer, labels, name, folder)
 
     @property

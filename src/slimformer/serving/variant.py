@@ -38,6 +38,12 @@ def check_texts(texts: Any) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             fail(f"predict(): text {i} is {type(text).__name__}, not a string")
+        if not text.isascii():  # (the common case skips the encode)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                fail(f"predict(): text {i} is not valid Unicode ({err.reason} at character "
+                     f"{err.start})")
     return list(texts)
 
 

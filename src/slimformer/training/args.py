@@ -85,5 +85,5 @@ class DistillationTrainingArguments(TrainingArguments):
 def check_alpha_temperature(alpha: float, temperature: float) -> None:
     if not 0.0 <= alpha <= 1.0:
         fail(f"alpha must be in [0, 1], got {alpha}")
-    if temperature <= 0:
-        fail(f"temperature must be > 0, got {temperature}")
+    if not temperature > 0 or temperature == float("inf"):  # (NaN fails every comparison)
+        fail(f"temperature must be > 0 and finite, got {temperature}")

@@ -35,6 +35,7 @@ from slimformer.data.clinc import tokenize
 from slimformer.data.dataset import label_names, load_data, oos_id_of
 from slimformer.data.metrics import metrics_for
 from slimformer.errors import fail
+from slimformer.training.progress import ProgressLines
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_model
 from slimformer.models.architectures import check_prunable
@@ -168,6 +169,7 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
         model=model, args=training_args, train_dataset=encoded["train"],
         eval_dataset=encoded["validation"], data_collator=collator, processing_class=tokenizer,
         compute_metrics=metrics_for(oos_id_of(labels, data_args.oos_label)), pruner=pruner,
+        callbacks=[ProgressLines()] if training_args.disable_tqdm else None,
     )
     result = trainer.train()
     total_steps = trainer.state.max_steps

@@ -56,6 +56,10 @@ class OrtVariant(Variant):
 
 def config_labels(config: Any) -> list[str]:
     id2label = config.id2label
+    missing = [i for i in range(len(id2label)) if i not in id2label]
+    if missing:
+        fail(f"config.json: id2label has no label for id {missing[0]} (ids must run 0.."
+             f"{len(id2label) - 1})")
     return [id2label[i] for i in range(len(id2label))]
 
 

@@ -74,14 +74,14 @@ def load_variant(spec: str | Path, threads: int = 1, name: str | None = None,
     from slimformer.checks import check_count
 
     check_count("threads", threads)
-    if isinstance(spec, Path) or (isinstance(spec, str) and Path(spec).is_dir()):
+    if not isinstance(spec, str | Path) or (isinstance(spec, str) and not spec.strip()):
+        fail(f"load_variant() needs a folder or 'NAME=FOLDER[@KIND]', got {spec!r:.60}")
+    if isinstance(spec, Path) or Path(spec).is_dir():
         folder = resolve_path(str(spec))
         if not folder.is_dir():
             fail(f"model folder not found: {folder}")
         return variant_class(kind or detect_kind(folder)).load(folder, name or folder.name,
                                                                threads)
-    if not isinstance(spec, str) or not spec:
-        fail(f"load_variant() needs a folder or 'NAME=FOLDER[@KIND]', got {spec!r:.60}")
     spec_name, raw_path, spec_kind = parse_spec(spec)
     folder = resolve_path(raw_path)
     kind = kind or spec_kind or detect_kind(folder)

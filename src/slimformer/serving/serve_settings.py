@@ -19,9 +19,10 @@ class ServeSettings:
     threads: int = field(default=2, metadata={"help": "model threads per worker"})
     max_batch_size: int = field(default=32, metadata={
         "help": "dynamic batching: the most texts one model call runs"})
-    max_wait_ms: float = field(default=2.0, metadata={
+    max_wait_ms: float = field(default=0.0, metadata={
         "help": "dynamic batching: how long a batch waits for more requests once the model "
-                "is free"})
+                "is free; 0 runs at once what is queued (requests that arrived while the "
+                "model was busy still run together), a window only adds latency at low load"})
     max_queue: int = field(default=256, metadata={
         "help": "texts waiting for the model beyond which a request gets 429 at once"})
     max_client_batch: int = field(default=32, metadata={

@@ -35,7 +35,6 @@ from slimformer.data.clinc import tokenize
 from slimformer.data.dataset import label_names, load_data, oos_id_of
 from slimformer.data.metrics import metrics_for
 from slimformer.errors import fail
-from slimformer.training.progress import ProgressLines
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_model
 from slimformer.models.architectures import check_prunable
@@ -48,6 +47,7 @@ from slimformer.training.distill import (
     with_teacher_logits,
 )
 from slimformer.training.finetune import evaluate_splits
+from slimformer.training.progress import ProgressLines
 
 logger = logging.getLogger(__name__)
 

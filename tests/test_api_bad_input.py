@@ -150,7 +150,7 @@ CASES = [
     ("load_variant-threads-bool", lambda p, c: load_variant(p / "onnx", threads=True),
      "threads must be a whole number"),
     ("load_variant-threads-huge", lambda p, c: load_variant(p / "onnx", threads=10**11),
-     "threads must be in"),
+     "threads must be at most"),
     ("lean-threads-0", lambda p, c: load_lean(p, "onnx", 0), "threads"),
     ("lean-max_length-0", lambda p, c: load_lean(p, "onnx", 1, max_length=0), "max_length"),
     ("lean-max_length-str", lambda p, c: load_lean(p, "onnx", 1, max_length="128"),

@@ -171,7 +171,7 @@ CASES = [
     ("optimize", [*OPTIMIZE, "--finetune_epochs", "nan"], "--finetune_epochs must be a finite"),
     ("optimize", [*OPTIMIZE, "--augment", "-2"], "--augment"),
     ("optimize", [*OPTIMIZE, "--augment_methods", "synonyms"], "unknown augmentation"),
-    ("optimize", [*OPTIMIZE, "--threads", "99999999999"], "--threads must be in"),
+    ("optimize", [*OPTIMIZE, "--threads", "99999999999"], "--threads must be at most"),
     ("distill", [*DISTILL, "--temperature", "nan"], "temperature must be .*finite"),
     ("distill", [*DISTILL, "--augment", "3", "--alpha", "1"], "need a teacher"),
     ("finetune", [*FINETUNE, "--head_learning_rate", "nan"], "--head_learning_rate must be"),

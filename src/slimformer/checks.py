@@ -19,7 +19,7 @@ from slimformer.errors import fail
 # name -> (low, high, low inclusive, high inclusive); None is unbounded.
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # benchmark
-    "threads": (1, 1024, True, True),
+    "threads": (1, None, True, True),
     "latency_queries": (1, None, True, True),
     "warmup_queries": (0, None, True, True),
     "batch_size": (1, None, True, True),
@@ -27,7 +27,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "rounds": (3, None, True, True),
     # serve
     "port": (0, 65535, True, True),
-    "workers": (1, 64, True, True),
+    "workers": (1, None, True, True),
     "max_batch_size": (1, 4096, True, True),
     "max_wait_ms": (0, 1000, True, True),
     "max_queue": (1, None, True, True),
@@ -85,6 +85,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "max_hidden_weight": (0, None, True, True),
     "max_attention_weight": (0, None, True, True),
 }
+# Sanity caps of counts that have no natural upper bound but overflow far beyond one.
+CAPS: dict[str, int] = {"threads": 1024, "workers": 64}
 # Fields naming a folder or file that a run writes.
 OUTPUT_PATHS = ("output_dir", "dry_run_dir", "onnx_dir", "search_dir", "cache_dir")
 # Fields naming a local file or folder that must exist when given.
@@ -110,6 +112,8 @@ def check_range(name: str, value: Any) -> None:
     above = high is not None and (value > high or (value == high and not high_in))
     if below or above:
         fail(f"--{name} must be {describe(low, high, low_in, high_in)}, got {value}")
+    if name in CAPS and value > CAPS[name]:
+        fail(f"--{name} must be at most {CAPS[name]}, got {value}")
 
 
 def check_count(name: str, value: Any) -> int:

@@ -14,9 +14,10 @@ class ServeSettings:
     host: str = field(default="127.0.0.1", metadata={
         "help": "address to listen on (0.0.0.0 behind a load balancer)"})
     port: int = field(default=8080, metadata={"help": "TCP port"})
-    workers: int = field(default=1, metadata={
-        "help": "server processes, each with its own model copy"})
-    threads: int = field(default=2, metadata={"help": "model threads per worker"})
+    # 2 x 1 served the 3-layer int8 fastest on 2 cores from concurrency 8 up (docs/serving.md)
+    workers: int = field(default=2, metadata={
+        "help": "server processes, each with its own model copy (one per core)"})
+    threads: int = field(default=1, metadata={"help": "model threads per worker"})
     max_batch_size: int = field(default=32, metadata={
         "help": "dynamic batching: the most texts one model call runs"})
     max_wait_ms: float = field(default=0.0, metadata={

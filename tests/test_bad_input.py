@@ -54,6 +54,16 @@ def workspace(tmp_path_factory, tokenizer, clinc_dir):
     (root / "bad.yaml").write_text("threads: [unclosed\n")
     (root / "typo.yaml").write_text("thraeds: 2\n")
     (root / "words.yaml").write_text("threads: two\n")
+    (root / "twice.yaml").write_text("threads: 1\nrounds: 3\nthreads: 2\n")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefg", "bcdefgh"))
+    (root / "bomb.yaml").write_text(bomb)
+    (root / "latin1.yaml").write_bytes("threads: 2 # caf\xe9\n".encode("latin-1"))
+    mine = root / "my-results"  # a user's folder, with a report of their own
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes")
+    (mine / "best_params.yaml").write_text("alpha: 0.3\n")
     compressed = root / "compressed" / "good-model-onnx-int8"  # someone else's folder
     compressed.mkdir(parents=True)
     (compressed / "notes.txt").write_text("mine")
@@ -197,6 +207,15 @@ CASES = [
     ("benchmark", ["--config", "{root}/words.yaml"], "invalid int value"),
     ("benchmark", ["--config", "{root}/absent.yaml"], "not found"),
     ("benchmark", [*BENCH, "--bogus", "1"], "--bogus"),
+    ("benchmark", ["--config", "{root}/twice.yaml"], "twice.yaml.*'threads' is given twice"),
+    ("benchmark", ["--config", "{root}/bomb.yaml"], "bomb.yaml.*aliases"),
+    ("benchmark", ["--config", "{root}/latin1.yaml"], "latin1.yaml is not UTF-8"),
+    ("serve", ["{good}", "--config", "{root}/twice.yaml"], "given twice"),
+    # a folder of the user's own is never written over (issue 23, class 1)
+    ("benchmark", ["--variants", "x={good}", "--output_dir", "{root}/my-results", *DATA],
+     "my-results already holds files slimformer did not write.*--overwrite true"),
+    ("search", [*DISTILL, "--search_dir", "{root}/my-results"],
+     "my-results already holds files slimformer did not write"),
 ]
 
 

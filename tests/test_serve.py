@@ -52,8 +52,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "slimformer.cli.main", "serve", str(folder), "--port",
-             str(self.port), "--workers", "1", "--threads", "1", *flags], env=ENV, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+             str(self.port), "--workers", "1", "--threads", "1", *flags], env=ENV,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.process.poll() is not None:

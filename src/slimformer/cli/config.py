@@ -11,7 +11,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
 from transformers import HfArgumentParser
 
 from slimformer.checks import check_arguments
@@ -19,16 +18,9 @@ from slimformer.errors import fail
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        fail(f"config file not found: {path}")
-    try:
-        content = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        fail(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}")
-    if not isinstance(content, dict):
-        fail(f"config file {path} must hold a mapping of argument names to values")
-    return content
+    from slimformer.cli.yaml_files import read_config
+
+    return read_config(path)
 
 
 def field_names(dataclass_types: tuple[type, ...]) -> set[str]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
+from slimformer.cli.yaml_files import read_config
 from slimformer.errors import fail
 
 
@@ -34,19 +32,6 @@ def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
     for f in dataclasses.fields(cls):
         parser.add_argument(f"--{f.name}", type=flag_type(f.type), default=f.default,
                             help=f"{f.metadata.get('help', '')} (default {f.default})")
-
-
-def read_config(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        fail(f"config file not found: {file}")
-    try:
-        content = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        fail(f"config file {file} is not valid UTF-8 YAML: {str(err).splitlines()[0][:200]}")
-    if not isinstance(content, dict):
-        fail(f"config file {file} must hold a mapping of argument names to values")
-    return content
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

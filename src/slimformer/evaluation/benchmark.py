@@ -217,10 +217,15 @@ def data_description(data_args: DataArguments, data: Any) -> dict[str, Any]:
 
 def benchmark_folders(specs: list[str], data_args: DataArguments, settings: BenchmarkSettings,
                       output_dir: str | Path, baseline: str | None = None,
-                      with_validation: bool = False) -> dict[str, Path]:
+                      with_validation: bool = False, overwrite: bool = False
+                      ) -> dict[str, Path]:
     """Load each `NAME=FOLDER[@KIND]`, benchmark them side by side on the test split (and the
     validation split's accuracy too, if asked) and write the reports to `output_dir`; returns
-    their paths."""
+    their paths. A non-empty `output_dir` that an earlier benchmark did not write is refused
+    before any work (`overwrite` allows it); the reports are written whole or not at all."""
+    from slimformer.files import check_target, staged_folder, write_marker
+
+    check_target(output_dir, "benchmark", overwrite, "--overwrite true")
     data = load_data(data_args)
     check_query_counts(data["test"], settings)
     variants = [load_variant(spec, threads=settings.threads) for spec in specs]
@@ -228,4 +233,7 @@ def benchmark_folders(specs: list[str], data_args: DataArguments, settings: Benc
                                 data["validation"] if with_validation else None,
                                 data_args.oos_label, data_args)
     report["data"] = data_description(data_args, data)
-    return write_report(report, output_dir, baseline)
+    with staged_folder(output_dir, overwrite, "benchmark", "--overwrite true") as stage:
+        written = write_report(report, stage, baseline)
+        write_marker(stage, "benchmark")
+    return {key: Path(output_dir) / path.name for key, path in written.items()}

@@ -62,14 +62,33 @@ class SearchArguments:
         "help": "times a dead worker's trial is queued again with the same parameters"})
     final_run: bool = field(default=True, metadata={"help": "train the student with the best "
                                                     "parameters afterwards"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "write into a --search_dir that holds files an earlier search did not write"})
+
+
+def check_search_dir(args: SearchArguments) -> None:
+    """Refuse a search folder that holds files no earlier search wrote (a user's
+    best_params.yaml, say), before any work."""
+    from slimformer.files import check_target
+
+    check_target(args.search_dir, "search", args.overwrite, "--overwrite true")
+
+
+def claim_search_dir(args: SearchArguments) -> Path:
+    """The search's folder, created and marked as a search's, so a resumed search may use it
+    again."""
+    from slimformer.files import write_marker
+
+    folder = Path(args.search_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_marker(folder, "search")
+    return folder
 
 
 def storage_url(args: SearchArguments) -> str:
     if args.storage:
         return args.storage
-    folder = Path(args.search_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'study.db'}"
+    return f"sqlite:///{claim_search_dir(args) / 'study.db'}"
 
 
 def heartbeat_options(interval: int | None, grace_period: int | None,
@@ -187,9 +206,11 @@ def run_search(search: SearchArguments, args: DistillArguments, data_args: DataA
     """Run trials until the study holds `n_trials` finished ones; returns the study."""
     if search.n_trials < 1:
         fail(f"n_trials must be at least 1, got {search.n_trials}")
+    check_search_dir(search)
     url = storage_url(search)
     storage = open_storage(url, heartbeat_interval=search.heartbeat_interval,
                            grace_period=search.grace_period, max_retry=search.max_retry)
+    claim_search_dir(search)
     if search.load_if_exists is False and finished_trials(storage, search.study_name):
         fail(f"study {search.study_name!r} already exists in {safe_url(url)}; set "
              "load_if_exists true")

@@ -24,6 +24,8 @@ class ReportArguments:
     baseline: str | None = field(default=None,
                                  metadata={"help": "variant the ratios refer to (first)"})
     output_dir: str = field(default="outputs/benchmark")
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace an --output_dir that holds files an earlier benchmark did not write"})
     with_validation: bool = field(default=True, metadata={
         "help": "also score the validation split (where a variant with no stored out-of-scope "
                 "fallback gets one fitted)"})
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
 
     paths = benchmark_folders(report_args.variants, data_args, settings,
                               report_args.output_dir, report_args.baseline,
-                              with_validation=report_args.with_validation)
+                              with_validation=report_args.with_validation,
+                              overwrite=report_args.overwrite)
     print(paths["md"].read_text().split("\n\n")[2])
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -39,6 +39,7 @@ from slimformer.serving.serve_settings import ServeSettings
 from slimformer.serving.variant import OOS_LABEL, Variant
 
 logger = logging.getLogger(__name__)
+DRAIN_FACTOR = 16  # an over-long body is read and dropped up to this many times the limit
 LOAD_WAIT_S = 60.0  # a request that arrives while the model loads waits this long for it
 
 
@@ -146,15 +147,23 @@ class Service:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or 413 past `limit` bytes. An over-long body is still read (and dropped) up to
+    DRAIN_FACTOR times the limit, so that the client, still sending, gets the 413 instead of a
+    connection reset; past that the connection is dropped."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, "payload_too_large", f"the body has {declared} bytes; the "
-                                                   f"most is {limit}")
-    body = bytearray()
+    too_long = f"the body has {declared} bytes; the most is {limit}" if (
+        declared and declared.isdigit() and int(declared) > limit) else None
+    body, seen = bytearray(), 0
     async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            too_long = too_long or f"the body is over {limit} bytes"
+            if seen > DRAIN_FACTOR * limit:
+                break
+            continue
         body += chunk
-        if len(body) > limit:
-            raise BadRequest(413, "payload_too_large", f"the body is over {limit} bytes")
+    if too_long:
+        raise BadRequest(413, "payload_too_large", too_long)
     return bytes(body)
 
 

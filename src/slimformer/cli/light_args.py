@@ -17,12 +17,18 @@ class Parser(argparse.ArgumentParser):
         fail(f"{message} (see --help)")
 
 
+def parse_bool(value: str) -> bool:
+    text = str(value).lower()
+    if text not in ("true", "false"):
+        fail(f"expected true or false, got {value!r}")
+    return text == "true"
+
+
 def flag_type(kind: Any) -> Any:
+    """The converter of a dataclass field's annotation (a string under postponed
+    evaluation): bool, int, float, else str."""
     text = str(kind)
-    if "bool" in text:
-        return lambda v: {"true": True, "false": False}.get(str(v).lower()) if str(
-            v).lower() in ("true", "false") else fail(f"expected true or false, got {v!r}")
-    for name, cast in (("int", int), ("float", float)):
+    for name, cast in (("bool", parse_bool), ("int", int), ("float", float)):
         if name in text:
             return cast
     return str

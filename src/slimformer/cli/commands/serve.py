@@ -16,12 +16,14 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from slimformer.cli.light_args import Parser, add_fields, instance, parse
     from slimformer.errors import fail
     from slimformer.serving.serve_settings import ServeSettings
 
     parser = Parser(prog="slimformer serve", description=__doc__,
-                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", default=None, help="a variant folder")
     parser.add_argument("--run", default=None,
                         help="an optimize run folder: serve the variant its best.json chose")

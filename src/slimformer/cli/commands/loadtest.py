@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from slimformer.evaluation.environment import environment
     from slimformer.evaluation.loadtest import LoadSettings, check_service, load_test
     from slimformer.evaluation.loadtest_report import markdown, write_report
-    from slimformer.files import staged_folder
+    from slimformer.files import staged_folder, write_marker
 
     parser = Parser(prog="slimformer loadtest", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,5 +81,5 @@ def main(argv: list[str] | None = None) -> None:
         result = load_test(settings, texts)
         result.update(name=args.name, environment=environment(threads=0))
         write_report(result, stage)
-        (stage / ".slimformer-output.json").write_text(json.dumps({"step": "loadtest"}) + "\n")
+        write_marker(stage, "loadtest")
     print(markdown(result))

@@ -63,6 +63,9 @@ def place(tmp_path_factory, tokenizer, clinc_dir):
     (root / "bad-row.json").write_text(json.dumps({**raw, "train": [["only text"]]}))
     (root / "bad-intent.json").write_text(json.dumps({**raw, "val": [["hi", "no_such"]]}))
     (root / "a-file.txt").write_text("not a folder")
+    (root / "empty-mpt").mkdir()  # transformers would guess model type 'mpt' from the name
+    (root / "data.csv").write_text("text,label\n" + "".join(
+        f"query {i},{'ab'[i % 2]}\n" for i in range(40)))
     return root
 
 
@@ -114,6 +117,30 @@ def training_args(tmp, **kwargs):
 
     return DistillationTrainingArguments(output_dir=str(tmp / "never"), report_to="none",
                                          **kwargs)
+
+
+def distill(p, c, teacher, **kwargs):
+    from slimformer.data.args import DataArguments
+    from slimformer.training.distill_run import distill as run
+
+    return run(distill_args(teacher_model=str(teacher), student_layers=[0], **kwargs),
+               DataArguments(data_file=str(c / CLINC), max_samples=8),
+               training_args(p, use_cpu=True))
+
+
+def finetune(p, c, model):
+    from slimformer.data.args import DataArguments
+    from slimformer.training.finetune import finetune as run
+
+    return run(str(model), DataArguments(data_file=str(c / CLINC), max_samples=8),
+               training_args(p, use_cpu=True))
+
+
+def load_data(**kwargs):
+    from slimformer.data.args import DataArguments
+    from slimformer.data.dataset import load_data as load
+
+    return load(DataArguments(**kwargs))
 
 
 def serve_settings(**kwargs):
@@ -233,6 +260,16 @@ CASES = [
     ("serve-host", lambda p, c: serve_settings(host=" "), "--host"),
     ("serve-queue-str", lambda p, c: serve_settings(max_queue="many"), "--max_queue"),
     ("create_app-absent", lambda p, c: create_app(p / "absent"), "absent"),
+    # issue 23, classes 5, 6 and 8
+    ("distill-empty-teacher", lambda p, c: distill(p, c, p / "empty-mpt"),
+     "empty-mpt is not a model folder: it is empty"),
+    ("distill-onnx-teacher", lambda p, c: distill(p, c, p / "onnx"), "onnx"),
+    ("finetune-empty-model", lambda p, c: finetune(p, c, p / "empty-mpt"),
+     "empty-mpt is not a model folder"),
+    ("load_data-oos-label", lambda p, c: load_data(dataset=str(p / "data.csv"),
+                                                   oos_label="nope"),
+     "--oos_label 'nope' is not a label of .*data.csv"),
+    ("load_variant-empty-folder", lambda p, c: load_variant(p / "empty-mpt"), "empty-mpt"),
 ]
 
 

@@ -176,6 +176,11 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
         load_data(data_args)
     run = Path(args.output_dir)
     check_target(run, STEP, flag="another --output_dir")
+    if args.teacher:  # students learn from it: a base model's random head teaches nothing
+        from slimformer.models.loading import check_trained_classifier
+
+        check_trained_classifier(args.teacher, "give it as --base_model instead, and "
+                                 "optimize fine-tunes a teacher from it")
     check_architecture(args)
     run.mkdir(parents=True, exist_ok=True)
     write_marker(run, STEP)

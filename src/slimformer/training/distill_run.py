@@ -26,7 +26,7 @@ from slimformer.training.distill import (
     with_teacher_logits,
 )
 from slimformer.training.finetune import evaluate_splits, save_outputs, trainer_data, what_ran
-from slimformer.training.run_folder import data_identity, start_run
+from slimformer.training.run_folder import data_identity, removed_on_failure, start_run
 
 
 @dataclass
@@ -68,7 +68,7 @@ def load_teacher(args: DistillArguments) -> PreTrainedModel | None:
         return None
     from slimformer.models.loading import load_classifier_folder
 
-    return load_classifier_folder(resolve_model(args.teacher_model)).eval()
+    return load_classifier_folder(resolve_model(args.teacher_model), trained_head=True).eval()
 
 
 def build_distillation(args: DistillArguments, data_args: DataArguments,
@@ -179,20 +179,23 @@ def provenance_settings(args: DistillArguments, training_args: DistillationTrain
 def distill(args: DistillArguments, data_args: DataArguments,
             training_args: DistillationTrainingArguments) -> dict[str, float]:
     """Train the student; writes model folder, tokenizer, metrics.json and slimformer.json."""
-    run = build_distillation(args, data_args, training_args)
-    result = run.trainer.train(resume_from_checkpoint=run.checkpoint)
-    metrics = {**result.metrics, "global_step": result.global_step,
-               **evaluate_splits(run.trainer, run.encoded, data_args)}
-    save_outputs(run.trainer, metrics, run.tokenizer)
-    if run.trainer.is_world_process_zero():
-        step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"
-        write_provenance(training_args.output_dir, step,
-                         {**provenance_settings(args, training_args),
-                          **what_ran(run.trainer, training_args),
-                          **({"transfer_set": run.augmented} if run.augmented else {}),
-                          "resumed_from": run.checkpoint and Path(run.checkpoint).name},
-                         base_model=base_model_id(args.student_model or args.teacher_model),
-                         test_accuracy=metrics.get("test_accuracy"))
+    with removed_on_failure(training_args):
+        run = build_distillation(args, data_args, training_args)
+        result = run.trainer.train(resume_from_checkpoint=run.checkpoint)
+        metrics = {**result.metrics, "global_step": result.global_step,
+                   **evaluate_splits(run.trainer, run.encoded, data_args)}
+
+        def record(folder: Path) -> None:
+            step = "distill" if args.teacher_model and training_args.alpha < 1 else "finetune"
+            write_provenance(folder, step,
+                             {**provenance_settings(args, training_args),
+                              **what_ran(run.trainer, training_args),
+                              **({"transfer_set": run.augmented} if run.augmented else {}),
+                              "resumed_from": run.checkpoint and Path(run.checkpoint).name},
+                             base_model=base_model_id(args.student_model or args.teacher_model),
+                             test_accuracy=metrics.get("test_accuracy"))
+
+        save_outputs(run.trainer, metrics, run.tokenizer, record)
     return metrics
 
 

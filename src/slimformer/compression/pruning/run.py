@@ -38,7 +38,12 @@ from slimformer.errors import fail
 from slimformer.files import check_target
 from slimformer.models.aliases import resolve_model
 from slimformer.models.architectures import check_prunable
-from slimformer.models.loading import load_classifier, load_model_config, load_tokenizer
+from slimformer.models.loading import (
+    check_trained_classifier,
+    load_classifier,
+    load_model_config,
+    load_tokenizer,
+)
 from slimformer.provenance import write_provenance
 from slimformer.training.args import DistillationTrainingArguments, ModelArguments
 from slimformer.training.distill import (
@@ -98,6 +103,8 @@ def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRun
     onnx_dir = Path(recipe.onnx_dir) if recipe.onnx_dir else None
     overwrite = training_args.overwrite_output_dir
     check_outputs(output_dir, onnx_dir, overwrite)
+    if recipe.teacher_model_name_or_path:  # pruning distils from it: a random head teaches nothing
+        check_trained_classifier(recipe.teacher_model_name_or_path)
     check_prunable(load_model_config(model_args.model_name_or_path), pruning.prune_attention,
                    pruning.prune_ffn)  # before any training
     main_process = training_args.process_index == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -41,14 +42,29 @@ class ArgumentParser(HfArgumentParser):
         fail(f"{message} (see --help)")
 
 
-def yaml_to_flags(config: dict[str, Any], parser: argparse.ArgumentParser) -> list[str]:
+def takes_list(dataclass_types: tuple[type, ...]) -> set[str]:
+    """The fields whose declared type admits a list (e.g. TrainingArguments' report_to), read
+    from the annotations: HfArgumentParser narrows `field.type` in place once it has parsed."""
+    names = set()
+    for t in dataclass_types:
+        hints = typing.get_type_hints(t)
+        names |= {f.name for f in dataclasses.fields(t)
+                  if "list" in str(hints.get(f.name, f.type)).lower()}
+    return names
+
+
+def yaml_to_flags(config: dict[str, Any], parser: argparse.ArgumentParser,
+                  lists: set[str] | None = None, source: str = "the config") -> list[str]:
     """YAML values as command-line flags, so argparse converts and checks them like flags
-    (`threads: two` fails as `--threads two` would; a scalar given for a list is one item)."""
+    (`threads: two` fails as `--threads two` would; a scalar given for a list is one item,
+    a list given for a single value is an error naming the key)."""
     actions = {action.dest: action for action in parser._actions}
     flags: list[str] = []
     for key, value in config.items():
         action = actions[key]
         single_list = isinstance(value, list) and action.nargs not in ("+", "*")
+        if single_list and lists is not None and key not in lists:
+            fail(f"{source}: {key} takes one value, got a list ({str(value)[:60]})")
         if value is None or isinstance(value, dict) or single_list:
             # No flag spells these (e.g. TrainingArguments' report_to: [] or a dict config).
             action.default = value
@@ -84,7 +100,7 @@ def parse_args(
     if known.config:
         config = read_yaml(known.config)
         check_keys(config, dataclass_types, known.config)
-        flags = yaml_to_flags(config, parser)
+        flags = yaml_to_flags(config, parser, takes_list(dataclass_types), known.config)
     try:
         *instances, remaining = parser.parse_args_into_dataclasses(
             args=flags + rest, return_remaining_strings=True

@@ -399,3 +399,23 @@ def test_the_snippet_follows_the_files_not_the_benchmark_runtime(hub_run, tmp_pa
         namespace: dict = {}
         exec(snippet.replace(f"someone/x-{name}", str(folder)), namespace)  # noqa: S102
         assert namespace["prediction"][0]["label"]
+
+
+def test_a_card_for_data_without_an_oos_label_says_it_has_no_fallback(hub_run):
+    import copy
+
+    name = next(iter(hub_run.folders))
+    clinc_card = str(card_for(hub_run, name))
+    assert "has no out-of-scope label" not in clinc_card
+    report = copy.deepcopy(hub_run.report)
+    report["data"] = {"clinc": False, "name": "intents.csv", "labels": 3,
+                      "example_label": "a", "oos_label": None, "oos_id": None}
+    for row in report["variants"]:
+        row.pop("fallback", None)
+        row.pop("with_fallback", None)
+    ids = repo_ids(hub_run)
+    card = str(render_card(report, name, ids[name], folder=hub_run.folders[name],
+                           repo_ids=ids, folders={str(f): ids[n]
+                                                  for n, f in hub_run.folders.items()}))
+    assert "## Out-of-scope texts" in card and "has no out-of-scope label" in card
+    assert "### The out-of-scope fallback" not in card

@@ -85,9 +85,7 @@ def staged_folder(target: str | Path, overwrite: bool = False, step: str | None 
     """
     target = Path(target)
     check_target(target, step, overwrite, flag)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    stage.chmod(0o777 & ~umask())  # mkdtemp makes it private (0700); outputs are shared files
+    stage = make_stage(target)
     try:
         yield stage
         check_target(target, step, overwrite, flag)
@@ -95,6 +93,14 @@ def staged_folder(target: str | Path, overwrite: bool = False, step: str | None 
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def make_stage(target: Path) -> Path:
+    """An empty hidden folder beside `target` (same file system: the final rename is atomic)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    stage.chmod(0o777 & ~umask())  # mkdtemp makes it private (0700); outputs are shared files
+    return stage
 
 
 def replace_folder(stage: Path, target: Path) -> None:

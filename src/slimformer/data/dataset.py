@@ -45,7 +45,26 @@ def load_data(data_args: DataArguments) -> DatasetDict:
         fail("give --dataset (any data) or --data_file (CLINC150's raw JSON), not both")
     raw = read_dataset(data_args.dataset, data_args.dataset_config)
     dataset = normalise(raw, data_args.dataset, data_args.text_column, data_args.label_column)
+    check_oos_label(label_names(dataset), data_args.oos_label, data_args.dataset)
     return keep_samples(dataset, data_args.max_samples)
+
+
+DEFAULT_OOS_LABEL = "oos"
+
+
+def check_oos_label(names: list[str], oos_label: str, source: str) -> None:
+    """An --oos_label the data does not have is refused (a typo would silently turn the
+    fallback and the out-of-scope metrics off); the default one may be absent: such data
+    has no out-of-scope label, and runs without a fallback, saying so."""
+    if oos_label in names:
+        return
+    shown = ", ".join(repr(n) for n in names[:8]) + (" ..." if len(names) > 8 else "")
+    if oos_label != DEFAULT_OOS_LABEL:
+        fail(f"--oos_label {oos_label!r} is not a label of {source} (its labels: {shown}); "
+             "give the out-of-scope label as the data spells it, or leave --oos_label out "
+             "for data without one")
+    logger.warning("%s has no label %r: no out-of-scope fallback and no out-of-scope recall "
+                   "(name the data's out-of-scope label with --oos_label)", source, oos_label)
 
 
 def read_dataset(source: str, config: str | None) -> DatasetDict:

@@ -3,8 +3,11 @@ plain Trainer (how a teacher is made)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,12 @@ from slimformer.data.clinc import tokenize
 from slimformer.data.dataset import label_names, load_data, oos_id_of
 from slimformer.data.metrics import metrics_for
 from slimformer.errors import fail
+from slimformer.files import make_stage, replace_folder
 from slimformer.models.aliases import base_model_id
-from slimformer.models.loading import load_classifier, load_tokenizer
+from slimformer.models.loading import load_classifier, load_model_config, load_tokenizer
 from slimformer.provenance import write_provenance
 from slimformer.training.progress import ProgressLines
-from slimformer.training.run_folder import data_identity, start_run
+from slimformer.training.run_folder import data_identity, removed_on_failure, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +74,42 @@ def check_finite(trainer: Trainer, metrics: dict[str, float]) -> None:
              "learning rate or check the settings")
 
 
-def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any) -> None:
-    """Model (safetensors), tokenizer and metrics, once they are checked finite; only the
-    main process writes."""
+def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any,
+                 record: Callable[[Path], Any] | None = None) -> None:
+    """Model (safetensors), tokenizer, metrics and `record(folder)` (the provenance), once
+    they are checked finite. They are written into a staging folder beside the output
+    folder, which takes the run's checkpoints along and replaces it only once everything is
+    written: a full disk leaves no model folder without weights. Only the main process
+    writes."""
     check_finite(trainer, metrics)
-    trainer.save_model()
-    metrics = {**metrics, "world_size": trainer.args.world_size}
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(trainer.args.output_dir)
-        path = Path(trainer.args.output_dir) / "metrics.json"
-        path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    if not trainer.is_world_process_zero():
+        trainer.save_model()  # a collective in sharded runs; writes nothing off the main process
+        return
+    out = Path(trainer.args.output_dir)
+    stage = make_stage(out)
+    try:
+        trainer.save_model(str(stage))
+        tokenizer.save_pretrained(stage)
+        metrics = {**metrics, "world_size": trainer.args.world_size}
+        (stage / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        if record is not None:
+            record(stage)
+        for entry in out.iterdir() if out.is_dir() else ():
+            if not (stage / entry.name).exists():  # checkpoints, the run record
+                entry.rename(stage / entry.name)
+        replace_folder(stage, out)
+    except BaseException as err:
+        shutil.rmtree(stage, ignore_errors=True)
+        if disk_full(err):
+            fail(f"no space left on the disk of {out}: the model was not saved; free some "
+                 "space or choose another --output_dir", err)
+        raise
+
+
+def disk_full(err: BaseException) -> bool:
+    """ENOSPC, from Python's own writes or from safetensors' (its error carries only text)."""
+    return ((isinstance(err, OSError) and err.errno == errno.ENOSPC)
+            or "No space left on device" in str(err))
 
 
 def trainer_data(encoded: Any, tokenizer: Any, oos_label: str | None,
@@ -95,7 +125,7 @@ def trainer_data(encoded: Any, tokenizer: Any, oos_label: str | None,
 
 
 def evaluate_splits(trainer: Trainer, encoded: Any, data_args: DataArguments | None = None,
-                    ) -> dict[str, float]:
+                    ) -> dict[str, Any]:
     """Validation and test metrics; with `data_args`, the out-of-scope fallback is fitted on
     the validation logits and put in the model's config, so saving the model stores it (a
     rule copied from a teacher's config is replaced)."""
@@ -113,6 +143,11 @@ def evaluate_splits(trainer: Trainer, encoded: Any, data_args: DataArguments | N
         if rule is not None:
             metrics["validation_fallback"] = rule.figures["with"]
             logger.info("out-of-scope fallback: %s", rule.describe())
+        names = list(encoded["train"].features["labels"].names)
+        if data_args.oos_label not in names:  # no NaN recall: say why there is none
+            metrics = {k: v for k, v in metrics.items() if "oos" not in k}
+            metrics["out_of_scope"] = (f"none: the data has no label {data_args.oos_label!r}, "
+                                       "so no fallback and no out-of-scope recall")
     return metrics
 
 
@@ -121,27 +156,31 @@ def finetune(model_name_or_path: str, data_args: DataArguments,
     """Fine-tune a checkpoint on the data; returns train, validation and test metrics."""
     identity = {"step": "finetune", "model": base_model_id(model_name_or_path),
                 **data_identity(data_args)}
+    load_model_config(model_name_or_path)  # a folder that holds no model: said in one line
     tokenizer = load_tokenizer(model_name_or_path)
     dataset = load_data(data_args)
     with training_args.main_process_first(desc="tokenize"):
         encoded = tokenize(dataset, tokenizer, data_args.max_length)
     model = load_classifier(model_name_or_path, labels=label_names(dataset))
-    checkpoint = start_run(training_args, "finetune", identity)
-    trainer = HeadRateTrainer(model=model, args=training_args,
-                              **trainer_data(encoded, tokenizer, data_args.oos_label,
-                                             training_args))
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    metrics = {**result.metrics, "global_step": result.global_step,
-               **evaluate_splits(trainer, encoded, data_args)}
-    save_outputs(trainer, metrics, tokenizer)
-    if trainer.is_world_process_zero():
-        write_provenance(training_args.output_dir, "finetune",
-                         {**finetune_settings(model_name_or_path, training_args),
-                          "dataset": dataset_description(data_args),
-                          **what_ran(trainer, training_args),
-                          "resumed_from": checkpoint and Path(checkpoint).name},
-                         base_model=base_model_id(model_name_or_path),
-                         test_accuracy=metrics.get("test_accuracy"))
+    with removed_on_failure(training_args):
+        checkpoint = start_run(training_args, "finetune", identity)
+        trainer = HeadRateTrainer(model=model, args=training_args,
+                                  **trainer_data(encoded, tokenizer, data_args.oos_label,
+                                                 training_args))
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        metrics = {**result.metrics, "global_step": result.global_step,
+                   **evaluate_splits(trainer, encoded, data_args)}
+
+        def record(folder: Path) -> None:
+            write_provenance(folder, "finetune",
+                             {**finetune_settings(model_name_or_path, training_args),
+                              "dataset": dataset_description(data_args),
+                              **what_ran(trainer, training_args),
+                              "resumed_from": checkpoint and Path(checkpoint).name},
+                             base_model=base_model_id(model_name_or_path),
+                             test_accuracy=metrics.get("test_accuracy"))
+
+        save_outputs(trainer, metrics, tokenizer, record)
     return metrics
 
 

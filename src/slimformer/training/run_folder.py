@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,16 @@ def describe_run(run: dict[str, Any] | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in identity.items() if k != "step")
 
 
+def check_owner(args: TrainingArguments, step: str) -> None:
+    """Refuse a non-empty output folder that `step` did not write (unless told to replace it)."""
+    out = Path(args.output_dir)
+    if not out.is_dir() or not any(out.iterdir()) or args.overwrite_output_dir:
+        return
+    if step not in (output_step(out), (read_run(out) or {}).get("step")):
+        fail(f"output folder {out} already holds files that step {step!r} did not write; "
+             "choose another --output_dir, or pass --overwrite_output_dir true to replace them")
+
+
 def prepare_output_dir(args: TrainingArguments, step: str,
                        identity: dict[str, Any]) -> str | None:
     """Check the output folder before any training; returns the checkpoint to resume from.
@@ -57,11 +70,8 @@ def prepare_output_dir(args: TrainingArguments, step: str,
         return args.resume_from_checkpoint
     if not out.is_dir() or not any(out.iterdir()):
         return None
+    check_owner(args, step)
     run = read_run(out)
-    ours = step in (output_step(out), (run or {}).get("step"))
-    if not ours and not args.overwrite_output_dir:
-        fail(f"output folder {out} already holds files that step {step!r} did not write; "
-             "choose another --output_dir, or pass --overwrite_output_dir true to replace them")
     checkpoint = get_last_checkpoint(str(out))
     if checkpoint is None or args.overwrite_output_dir:
         return None
@@ -83,3 +93,17 @@ def start_run(args: TrainingArguments, step: str, identity: dict[str, Any]) -> s
             record = {"step": step, "identity": identity}
             (out / RUN_FILE).write_text(json.dumps(record, indent=2, default=str))
     return checkpoint
+
+
+@contextmanager
+def removed_on_failure(args: TrainingArguments) -> Iterator[None]:
+    """A run that fails removes the output folder it made, unless the folder holds a
+    checkpoint to resume from (a folder that was there before is never touched)."""
+    out = Path(args.output_dir)
+    made = not out.is_dir() or not any(out.iterdir())
+    try:
+        yield
+    except BaseException:
+        if made and args.process_index == 0 and out.is_dir() and not get_last_checkpoint(str(out)):
+            shutil.rmtree(out, ignore_errors=True)
+        raise

@@ -51,6 +51,13 @@ def workspace(tmp_path_factory, tokenizer, clinc_dir):
         config.pop(key)
     (no_labels / "config.json").write_text(json.dumps(config))
     (root / "a-file").write_text("not a folder")
+    (root / "empty-mpt").mkdir()  # an empty folder, named so transformers would guess 'mpt'
+    base = root / "base-model"  # a checkpoint with no classification head
+    tiny_bert().bert.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    (root / "list.yaml").write_text("teacher_model: [a, b]\nstudent_layers: [0]\n")
+    (root / "data.csv").write_text("text,label\n" + "".join(
+        f"query {i},{'ab'[i % 2]}\n" for i in range(40)))
     (root / "bad.yaml").write_text("threads: [unclosed\n")
     (root / "typo.yaml").write_text("thraeds: 2\n")
     (root / "words.yaml").write_text("threads: two\n")
@@ -211,6 +218,21 @@ CASES = [
     ("benchmark", ["--config", "{root}/bomb.yaml"], "bomb.yaml.*aliases"),
     ("benchmark", ["--config", "{root}/latin1.yaml"], "latin1.yaml is not UTF-8"),
     ("serve", ["{good}", "--config", "{root}/twice.yaml"], "given twice"),
+    # messages that name the input (class 5), a model that is not a classifier (class 6),
+    # an out-of-scope label the data lacks (class 8)
+    ("distill", ["--teacher_model", "{root}/empty-mpt", *DISTILL[2:]],
+     "empty-mpt is not a model folder: it is empty"),
+    ("optimize", ["--teacher", "{root}/empty-mpt", *OPTIMIZE[2:]], "empty-mpt is not a model"),
+    ("distill", ["--config", "{root}/list.yaml", *DISTILL[4:]],
+     "list.yaml: teacher_model takes one value, got a list"),
+    ("distill", ["--teacher_model", "{root}/base-model", *DISTILL[2:]],
+     "base-model is not a trained classifier.*BertModel"),
+    ("optimize", ["--teacher", "{root}/base-model", *OPTIMIZE[2:]],
+     "base-model is not a trained classifier.*--base_model"),
+    ("prune", [*PRUNE, "--teacher_model_name_or_path", "{root}/base-model"],
+     "not a trained classifier"),
+    ("finetune", [*FINETUNE[:4], "--dataset", "{root}/data.csv", "--oos_label", "nope",
+                  *TRAIN[4:]], "--oos_label 'nope' is not a label of .*data.csv.*'a', 'b'"),
     # a folder of the user's own is never written over (issue 23, class 1)
     ("benchmark", ["--variants", "x={good}", "--output_dir", "{root}/my-results", *DATA],
      "my-results already holds files slimformer did not write.*--overwrite true"),

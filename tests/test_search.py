@@ -84,7 +84,7 @@ def test_unopenable_storage_fails_before_training(tmp_path, teacher_folder, clin
     ("postgresql://alice@db/optuna", "postgresql://alice@db/optuna"),
     ("sqlite:///outputs/study.db", "sqlite:///outputs/study.db")])
 def test_storage_passwords_never_show(url, shown):
-    from slimformer.training.search import safe_url, url_password, without_password
+    from slimformer.urls import safe_url, url_password, without_password
 
     assert safe_url(url) == shown
     password = url_password(url)

@@ -7,6 +7,7 @@ one study. A median pruner stops weak trials at their epoch-end evaluations.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
@@ -22,6 +23,7 @@ from slimformer.data.args import DataArguments
 from slimformer.errors import fail, first_line
 from slimformer.training.args import DistillArguments, DistillationTrainingArguments
 from slimformer.training.distill_run import build_distillation
+from slimformer.urls import safe_url, without_password
 
 logger = logging.getLogger(__name__)
 
@@ -140,36 +142,6 @@ def open_storage(url: str, attempts: int = 5, heartbeat_interval: int | None = N
     raise AssertionError("unreachable")
 
 
-def url_password(url: str) -> str | None:
-    """The password of a URL like scheme://user:password@host/db. The credentials end at the
-    last '@' (a password may hold '@', ':' or '/', where parsers that stop at the first '@',
-    SQLAlchemy's included, show the rest of it as the host)."""
-    _, sep, rest = str(url).partition("://")
-    if not sep or "@" not in rest:
-        return None
-    credentials = rest.rpartition("@")[0]
-    user, colon, password = credentials.partition(":")
-    return password if colon else None
-
-
-def safe_url(url: str) -> str:
-    """The storage URL without its password, for messages and logs."""
-    url = str(url)
-    password = url_password(url)
-    if password is None:
-        return url
-    scheme, _, rest = url.partition("://")
-    credentials, _, host = rest.rpartition("@")
-    return f"{scheme}://{credentials.partition(':')[0]}:***@{host}"
-
-
-def without_password(text: str, url: str) -> str:
-    """`text` (an error message, say) with the URL's password masked wherever it shows."""
-    password = url_password(url)
-    text = str(text).replace(str(url), safe_url(url))
-    return text.replace(password, "***") if password else text
-
-
 def finished_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -207,6 +179,10 @@ def run_search(search: SearchArguments, args: DistillArguments, data_args: DataA
     if search.n_trials < 1:
         fail(f"n_trials must be at least 1, got {search.n_trials}")
     check_search_dir(search)
+    if search.final_run:
+        from slimformer.training.run_folder import check_owner
+
+        check_owner(training_args, "distill")
     url = storage_url(search)
     storage = open_storage(url, heartbeat_interval=search.heartbeat_interval,
                            grace_period=search.grace_period, max_retry=search.max_retry)
@@ -217,7 +193,11 @@ def run_search(search: SearchArguments, args: DistillArguments, data_args: DataA
     if training_args.eval_strategy == "no":
         fail("the search needs eval_strategy epoch (or steps) so trials can be pruned")
     remaining = max(0, search.n_trials - finished_trials(storage, search.study_name))
-    run = build_distillation(args, data_args, training_args, for_search=True)
+    # The trials' scratch (checkpoints) lives in the search's own folder; --output_dir is the
+    # final run's, checked now as that run will check it.
+    trials_args = copy.copy(training_args)
+    trials_args.output_dir = str(Path(search.search_dir) / "trials")
+    run = build_distillation(args, data_args, trials_args, for_search=True)
     if training_args.should_save:
         logger.info("study %r in %s: %d trial(s) to run", search.study_name, safe_url(url),
                     remaining)

@@ -38,16 +38,10 @@ def test_queries(data_file: str | None, queries: str | None) -> list[str]:
         fail(f"{path} is not CLINC150's raw JSON with a test split: {err}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser():
     import argparse
 
-    from slimformer.checks import check_writable
-    from slimformer.cli.light_args import Parser, parse
-    from slimformer.errors import fail
-    from slimformer.evaluation.environment import environment
-    from slimformer.evaluation.loadtest import LoadSettings, check_service, load_test
-    from slimformer.evaluation.loadtest_report import markdown, write_report
-    from slimformer.files import staged_folder, write_marker
+    from slimformer.cli.light_args import Parser
 
     parser = Parser(prog="slimformer loadtest", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,6 +56,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="the server's pid, to record its CPU time")
     parser.add_argument("--name", default=None, help="what the report calls the service")
     parser.add_argument("--output_dir", default="outputs/loadtest")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from slimformer.checks import check_writable
+    from slimformer.cli.light_args import parse
+    from slimformer.errors import fail
+    from slimformer.evaluation.environment import environment
+    from slimformer.evaluation.loadtest import LoadSettings, check_service, load_test
+    from slimformer.evaluation.loadtest_report import markdown, write_report
+    from slimformer.files import check_target, staged_folder, write_marker
+
+    parser = build_parser()
     args = parse(parser, argv)
     for name, value, low in (("duration_s", args.duration_s, 1), ("warmup_s", args.warmup_s, 0),
                              ("timeout_s", args.timeout_s, 0.1)):
@@ -72,12 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.url.startswith(("http://", "https://")):
         fail(f"the URL must start with http:// or https://, got {args.url!r}")
     check_writable(args.output_dir, "output_dir")
+    flag = "another --output_dir"  # (an earlier load test's report there is replaced)
+    check_target(args.output_dir, "loadtest", flag=flag)
     texts = test_queries(args.data_file, args.queries)
     check_service(args.url)  # before anything is written
     settings = LoadSettings(url=args.url, concurrency=args.concurrency,
                             duration_s=args.duration_s, warmup_s=args.warmup_s,
                             server_pid=args.server_pid, timeout_s=args.timeout_s)
-    with staged_folder(args.output_dir, step="loadtest") as stage:
+    with staged_folder(args.output_dir, step="loadtest", flag=flag) as stage:
         result = load_test(settings, texts)
         result.update(name=args.name, environment=environment(threads=0))
         write_report(result, stage)

@@ -15,11 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser():
     import argparse
 
-    from slimformer.cli.light_args import Parser, add_fields, instance, parse
-    from slimformer.errors import fail
+    from slimformer.cli.light_args import Parser, add_fields
     from slimformer.serving.serve_settings import ServeSettings
 
     parser = Parser(prog="slimformer serve", description=__doc__,
@@ -28,6 +27,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", default=None,
                         help="an optimize run folder: serve the variant its best.json chose")
     add_fields(parser, ServeSettings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from slimformer.cli.light_args import instance, parse
+    from slimformer.errors import fail
+    from slimformer.serving.serve_settings import ServeSettings
+
+    parser = build_parser()
     args = parse(parser, argv)
     settings = instance(ServeSettings, args)
     if bool(args.folder) == bool(args.run):

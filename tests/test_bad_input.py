@@ -181,6 +181,13 @@ CASES = [
     ("search", [*DISTILL, "--search_dir", "{root}/s", "--storage",
                 "postgresql://alice:s3cret@127.0.0.1:1/optuna"],
      r"cannot open the search storage 'postgresql://alice:\*\*\*@127"),
+    # passwords holding '@', ':' and '/', and an empty user name (issue 23, class 2)
+    ("search", [*DISTILL, "--search_dir", "{root}/s", "--storage",
+                "postgresql://alice:p@ss:w/rd@127.0.0.1:1/optuna"],
+     r"storage 'postgresql://alice:\*\*\*@127\.0\.0\.1:1/optuna'(?!.*(ss:w|w/rd))"),
+    ("search", [*DISTILL, "--search_dir", "{root}/s", "--storage",
+                "postgresql://:s3cr@t@127.0.0.1:1/optuna"],
+     r"storage 'postgresql://:\*\*\*@127\.0\.0\.1:1/optuna'(?!.*(s3cr|t@127))"),
     # NaN, infinity and out-of-range numbers (issue 23, class 3)
     ("optimize", [*OPTIMIZE, "--max_accuracy_drop", "nan"], "--max_accuracy_drop must be a finite"),
     ("optimize", [*OPTIMIZE, "--max_size_mb", "nan"], "--max_size_mb must be a finite"),

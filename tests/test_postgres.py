@@ -167,3 +167,14 @@ def test_a_killed_worker_leaves_the_study_usable(tmp_path, teacher, clinc_dir, p
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     assert sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
                for s in states.values()) >= 3
+
+
+def test_a_password_holding_at_colon_and_slash_reaches_the_server(postgres_url):
+    """Written as a user types it (unencoded): the storage opens, where SQLAlchemy alone would
+    take the text after the first '@' for the host."""
+    from slimformer.training.search import open_storage
+
+    scheme, _, rest = postgres_url.partition("://")
+    user, _, host = rest.partition("@")
+    storage = open_storage(f"{scheme}://{user}:p@ss:w/rd@{host}")
+    assert storage.get_all_studies() is not None

@@ -27,7 +27,28 @@ def safe_url(url: str) -> str:
 
 
 def without_password(text: str, url: str) -> str:
-    """`text` (an error message, say) with the URL's password masked wherever it shows."""
+    """`text` (an error message, say) with the URL's password masked wherever it shows, as
+    given or percent-encoded."""
     password = url_password(url)
     text = str(text).replace(str(url), safe_url(url))
-    return text.replace(password, "***") if password else text
+    if not password:
+        return text
+    from urllib.parse import quote
+
+    return text.replace(password, "***").replace(quote(password, safe="%"), "***")
+
+
+def with_encoded_credentials(url: str) -> str:
+    """The URL with '@', ':' and '/' in its user name and password percent-encoded, as RFC 3986
+    wants them: SQLAlchemy splits at the first '@', so an unencoded one sends the rest of the
+    password to the driver as a host name (which then shows in its error)."""
+    from urllib.parse import quote
+
+    url = str(url)
+    password = url_password(url)
+    if password is None:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{quote(user, safe='%')}:{quote(password, safe='%')}@{host}"

@@ -23,7 +23,7 @@ from slimformer.data.args import DataArguments
 from slimformer.errors import fail, first_line
 from slimformer.training.args import DistillArguments, DistillationTrainingArguments
 from slimformer.training.distill_run import build_distillation
-from slimformer.urls import safe_url, without_password
+from slimformer.urls import safe_url, with_encoded_credentials, without_password
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ def open_storage(url: str, attempts: int = 5, heartbeat_interval: int | None = N
             with warnings.catch_warnings():  # the heartbeat API is marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
-                    url, **heartbeat_options(heartbeat_interval, grace_period, max_retry))
+                    with_encoded_credentials(url),
+                    **heartbeat_options(heartbeat_interval, grace_period, max_retry))
         except ImportError as err:  # optuna wraps the driver's ModuleNotFoundError
             scheme = url.split(":", 1)[0]
             extra = "mysql" if scheme.startswith("mysql") else "postgres"

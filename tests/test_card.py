@@ -138,7 +138,7 @@ def build_run(root: Path) -> Run:
     data = load_clinc(CLINC_DIR / "data_oos_plus.json")
     # Each variant's own out-of-scope fallback, as training and compress store it.
     from slimformer.data.args import DataArguments
-    from slimformer.serving.fallback import fit_and_store
+    from slimformer.serving.fit_fallback import fit_and_store
 
     validation = data["validation"].shuffle(seed=0).select(range(200))
     for name, folder in folders.items():

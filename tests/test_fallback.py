@@ -91,7 +91,7 @@ def exported(tmp_path_factory, tokenizer, clinc):
     from slimformer.compression.onnx.export import export_onnx
     from slimformer.compression.onnx.quantize import quantize_dynamic
     from slimformer.data.args import DataArguments
-    from slimformer.serving.fallback import fit_and_store
+    from slimformer.serving.fit_fallback import fit_and_store
 
     from .conftest import tiny_bert
 

@@ -59,8 +59,49 @@ def test_a_stage_never_imports_a_later_one():
     assert not wrong, "\n".join(wrong)
 
 
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The graph's cycles: each strongly connected component of more than one module, and
+    every module that imports itself (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph.get(node, ()):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1 or node in graph.get(node, ()):
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_module_imports_itself_back_through_a_cycle():
+    """Imports inside functions count: a lazy import is still a dependency (one inside a stage
+    included)."""
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: {other for _, other in imported_modules(path)
+                    if other in paths and other != name}
+             for name, path in paths.items()}
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert not import_cycles(graph), import_cycles(graph)
+
+
 def test_helper_modules_import_no_stage():
-    for name in ("errors", "files", "checks", "provenance"):
+    for name in ("errors", "files", "checks", "provenance", "urls"):
         for _, other in imported_modules(PACKAGE / f"{name}.py"):
             assert stage_of(other) == 0, f"{name} imports {other}"
 

@@ -27,7 +27,7 @@ def onnx_folder(tmp_path_factory, tokenizer, clinc) -> Path:
     """A tiny classifier's ONNX export with a fallback rule that bites on some queries."""
     from slimformer.compression.onnx.export import export_onnx
     from slimformer.data.args import DataArguments
-    from slimformer.serving.fallback import fit_and_store
+    from slimformer.serving.fit_fallback import fit_and_store
 
     from .conftest import tiny_bert
 

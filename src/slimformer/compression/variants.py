@@ -121,7 +121,7 @@ def make_variants(args: CompressArguments, data_args: DataArguments,
 def fit_fallbacks(made: dict[str, Path], data_args: DataArguments, threads: int) -> None:
     """Each variant's own out-of-scope fallback, fitted on its validation logits (int8 moves
     the logits, so the source model's rule, copied with its config, is replaced)."""
-    from slimformer.serving.fallback import fit_and_store
+    from slimformer.serving.fit_fallback import fit_and_store
 
     validation = load_data(data_args)["validation"]
     for key, path in made.items():

@@ -226,16 +226,3 @@ def rule_for_split(logits: np.ndarray, split: Any, data_args: Any,
     return fit_rule(logits, labels, names.index(data_args.oos_label),
                     data_args.oos_label, data_args.fallback_score, data_args.max_in_scope_drop,
                     split_name)
-
-
-def fit_and_store(folder: Path, spec_kind: str | None, validation: Any, data_args: Any,
-                  threads: int = 1) -> FallbackRule | None:
-    """Fit the rule on a variant folder's own validation logits and store it in its
-    config.json (a folder this run made)."""
-    from slimformer.serving.registry import load_variant
-
-    spec = f"{Path(folder).name}={folder}" + (f"@{spec_kind}" if spec_kind else "")
-    variant = load_variant(spec, threads=threads)
-    rule = rule_for_split(variant.logits(validation["text"]), validation, data_args)
-    store_rule(folder, rule)
-    return rule

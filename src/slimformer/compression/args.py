@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ALL_VARIANTS = ("torch-int8", "onnx", "onnx-opt", "onnx-int8", "onnx-int8-static",
-                "onnx-opt-int8")
+# Today's variant names, each an alias of its chain of passes (slimformer.compression.passes);
+# `--variants` takes these or chains such as "onnx > O3 > int8".
+ALIASES = {"torch-int8": "torch-int8", "onnx": "onnx", "onnx-opt": "onnx > opt",
+           "onnx-int8": "onnx > int8", "onnx-int8-static": "onnx > int8-static",
+           "onnx-opt-int8": "onnx > opt > int8"}
+ALL_VARIANTS = tuple(ALIASES)
 
 
 @dataclass
@@ -15,7 +19,8 @@ class CompressArguments:
                                    metadata={"help": "where variant folders go (default: "
                                              "beside the model)"})
     variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS),
-                                metadata={"help": f"which to make: {', '.join(ALL_VARIANTS)}"})
+                                metadata={"help": f"which to make: {', '.join(ALL_VARIANTS)}, "
+                                          "or chains of passes like 'onnx > O2 > int8'"})
     optimization_level: str = field(default="O2", metadata={"help": "ORTOptimizer level O1-O3 "
                                                             "(O4: GPU fp16)"})
     min_speedup: float = field(default=1.03, metadata={"help": "keep an optimized graph only "

@@ -1,4 +1,5 @@
-"""Every compressed variant of a classifier folder: PyTorch int8, ONNX, fused ONNX, ONNX int8.
+"""Every compressed variant of a classifier folder asked for, each a chain of passes
+(slimformer.compression.passes): PyTorch int8, ONNX, fused ONNX, ONNX int8, ...
 
 `make_variants` writes them (fused graphs kept only where they measurably help on this
 machine); `benchmark_specs` names them for the benchmark, against the source folder.
@@ -12,34 +13,27 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from slimformer.compression import onnx as ort
 from slimformer.compression.args import ALL_VARIANTS, CompressArguments
-from slimformer.compression.torch_int8 import quantize_torch_folder
+from slimformer.compression.chains import Chain, chain_of, run_chains
+from slimformer.compression.passes.base import PassContext
 from slimformer.data.args import DataArguments
 from slimformer.data.clinc import TEXT_COLUMN
 from slimformer.data.dataset import load_data
 from slimformer.errors import fail
-from slimformer.files import check_target
 from slimformer.models.aliases import resolve_path
 from slimformer.serving.timing import compare_folders
 
 logger = logging.getLogger(__name__)
 
 
-def variant_folder(args: CompressArguments, source: Path, key: str) -> Path:
-    name = key.replace("opt", args.optimization_level)
+def variant_folder(args: CompressArguments, source: Path, chain: Chain) -> Path:
     root = Path(args.output_dir) if args.output_dir else source.parent
-    return root / f"{source.name}-{name}"
+    return root / f"{source.name}-{chain.suffix}"
 
 
 def calibration_texts(data_args: DataArguments, rows: int) -> list[str]:
     train = load_data(dataclasses.replace(data_args, max_samples=None))["train"]
     return train.shuffle(seed=0).select(range(min(rows, len(train))))[TEXT_COLUMN]
-
-
-STEPS = {"torch-int8": "quantize-dynamic-torch", "onnx": "onnx-export",
-         "onnx-opt": "onnx-optimize", "onnx-int8": "onnx-quantize-dynamic",
-         "onnx-int8-static": "onnx-quantize-static", "onnx-opt-int8": "onnx-quantize-dynamic"}
 
 
 def keep_if_faster(fast: Path, slow: Path, texts: list[str], args: CompressArguments,
@@ -58,116 +52,69 @@ def keep_if_faster(fast: Path, slow: Path, texts: list[str], args: CompressArgum
         made.pop(key)
 
 
-def plan_folders(args: CompressArguments, source: Path, wanted: set[str],
-                 scratch: Path) -> dict[str, Path]:
-    """Where each variant goes: wanted ones under the output folder (each checked before any
-    work starts), the steps towards them in this run's scratch folder."""
-    folders = {}
-    for key in ALL_VARIANTS:
-        final = variant_folder(args, source, key)
-        if key in wanted:
-            check_target(final, STEPS[key], args.overwrite)
-            folders[key] = final
-        else:
-            folders[key] = scratch / final.name
-    return folders
+def chains_asked(args: CompressArguments) -> list[Chain]:
+    """The variants asked for, as checked chains (every pass's config checked now)."""
+    if not args.variants:
+        fail(f"no variants asked for; choose from {', '.join(ALL_VARIANTS)}, or a chain like "
+             "'onnx > O2 > int8'")
+    return [chain_of(key, args) for key in dict.fromkeys(args.variants)]
 
 
-def check_settings(args: CompressArguments, wanted: set[str]) -> None:
-    """Preset, level and calibration method, checked before anything is exported."""
-    if wanted - {"torch-int8", "onnx", "onnx-opt"}:
-        ort.choose_preset(args.preset)
-    if wanted & {"onnx-opt", "onnx-opt-int8"} and args.optimization_level not in ort.LEVELS:
-        fail(f"unknown optimization level {args.optimization_level!r}; choose one of "
-             f"{', '.join(ort.LEVELS)}")
-    if "onnx-int8-static" in wanted and args.calibration_method not in ort.CALIBRATION_METHODS:
-        fail(f"unknown calibration method {args.calibration_method!r}; choose one of "
-             f"{', '.join(ort.CALIBRATION_METHODS)}")
+def fused_and_plain(chains: list[Chain]) -> list[tuple[Chain, Chain]]:
+    """Each chain with graph fusion, and the same chain without it to compare against."""
+    return [(c, c.without("opt")) for c in chains
+            if "opt" in {p.name for p in c.passes} and len(c.passes) > 1]
 
 
 def make_variants(args: CompressArguments, data_args: DataArguments,
                   threads: int) -> dict[str, Path]:
     source = resolve_path(args.model)
-    unknown = sorted(set(args.variants) - set(ALL_VARIANTS))
-    if unknown:
-        fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
-    if not args.variants:
-        fail(f"no variants asked for; choose from {', '.join(ALL_VARIANTS)}")
+    chains = chains_asked(args)
     if not (source / "config.json").is_file():
         fail(f"no model in {source}: config.json is missing")
-    wanted = set(args.variants)
-    check_settings(args, wanted)
-    root = variant_folder(args, source, "onnx").parent
+    pairs = fused_and_plain(chains)
+    root = variant_folder(args, source, chains[0]).parent
     root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".slimformer-steps-", dir=root))
     try:
-        folder = plan_folders(args, source, wanted, scratch)
+        final = {c.key: variant_folder(args, source, c) for c in chains}
         texts = calibration_texts(data_args, max(args.calibration_rows,
                                                  20 + args.speedup_queries))
-        made = write_variants(args, source, wanted, folder, texts)
+        made = run_chains(source, chains + [plain for _, plain in pairs], final, scratch,
+                          PassContext(texts=texts, overwrite=args.overwrite))
         # Fusion is kept only where it measurably helps on this machine.
-        if "onnx-opt-int8" in made:
-            keep_if_faster(made["onnx-opt-int8"], made["onnx-int8"], texts, args, threads,
-                           made, "onnx-opt-int8")
-        if "onnx-opt" in made and "onnx-opt" in wanted:
-            keep_if_faster(made["onnx-opt"], made["onnx"], texts, args, threads, made,
-                           "onnx-opt")
-        fit_fallbacks({k: p for k, p in made.items() if k in wanted}, data_args, threads)
+        for fused, plain in pairs:
+            keep_if_faster(made[fused.key], made[plain.key], texts, args, threads, made,
+                           fused.key)
+        kept = {c.key: made[c.key] for c in chains if c.key in made}
+        fit_fallbacks(kept, {c.key: c.makes for c in chains}, data_args, threads)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # this run's intermediate steps only
-    return {key: path for key, path in made.items() if key in wanted}
+    return kept
 
 
-def fit_fallbacks(made: dict[str, Path], data_args: DataArguments, threads: int) -> None:
+def fit_fallbacks(made: dict[str, Path], makes: dict[str, str] | None,
+                  data_args: DataArguments, threads: int) -> None:
     """Each variant's own out-of-scope fallback, fitted on its validation logits (int8 moves
-    the logits, so the source model's rule, copied with its config, is replaced)."""
+    the logits, so the source model's rule, copied with its config, is replaced). ONNX
+    folders are run by the lean predictor, as a service runs them."""
     from slimformer.serving.fit_fallback import fit_and_store
 
     validation = load_data(data_args)["validation"]
     for key, path in made.items():
-        rule = fit_and_store(path, None if key == "torch-int8" else "onnx-lean", validation,
-                             data_args, threads)
+        onnx = (makes or {}).get(key, "onnx") == "onnx"
+        rule = fit_and_store(path, "onnx-lean" if onnx else None, validation, data_args,
+                             threads)
         if rule is not None:
             logger.info("%s: out-of-scope fallback %s", path.name, rule.describe())
 
 
-def write_variants(args: CompressArguments, source: Path, wanted: set[str],
-                   folder: dict[str, Path], texts: list[str]) -> dict[str, Path]:
-    made: dict[str, Path] = {}
-    overwrite = args.overwrite
-    if "torch-int8" in wanted:
-        made["torch-int8"] = quantize_torch_folder(source, folder["torch-int8"],
-                                                   args.per_channel, overwrite)
-    if wanted - {"torch-int8"}:
-        made["onnx"] = ort.export_onnx(source, folder["onnx"], overwrite=overwrite)
-    if wanted & {"onnx-opt", "onnx-opt-int8"}:
-        fused = ort.optimize_onnx(made["onnx"], folder["onnx-opt"], args.optimization_level,
-                                  overwrite)
-        logger.info("%s: fused %s", folder["onnx-opt"].name, fused)
-        made["onnx-opt"] = folder["onnx-opt"]
-    if wanted & {"onnx-int8", "onnx-opt-int8"}:
-        settings = ort.quantize_dynamic(made["onnx"], folder["onnx-int8"], args.preset,
-                                        args.per_channel, overwrite)
-        logger.info("%s: preset %s", folder["onnx-int8"].name, settings["preset"])
-        made["onnx-int8"] = folder["onnx-int8"]
-    if "onnx-opt-int8" in wanted:
-        ort.quantize_dynamic(made["onnx-opt"], folder["onnx-opt-int8"], args.preset,
-                             args.per_channel, overwrite)
-        made["onnx-opt-int8"] = folder["onnx-opt-int8"]
-    if "onnx-int8-static" in wanted:
-        ort.quantize_static(made["onnx"], folder["onnx-int8-static"],
-                            texts[:args.calibration_rows], args.calibration_method,
-                            args.calibration_max_length, args.preset, args.per_channel,
-                            overwrite=overwrite)
-        made["onnx-int8-static"] = folder["onnx-int8-static"]
-    return made
-
-
 def best_int8(made: dict[str, Path]) -> Path | None:
+    """The fused int8 if it was kept, else the plain int8 (of today's names), else any."""
     for key in ("onnx-opt-int8", "onnx-int8", "onnx-int8-static"):
         if key in made:
             return made[key]
-    return None
+    return next((p for k, p in made.items() if "int8" in k and "torch" not in k), None)
 
 
 def benchmark_specs(source: str, made: dict[str, Path]) -> list[str]:

@@ -24,17 +24,17 @@ from slimformer.hub.args import DEFAULT_LICENSE
 from slimformer.hub.card_data import (
     FULL_TEST_ROWS,
     KIND_TITLES,
-    QUANTIZING_STEPS,
     SETTING_NAMES,
-    STEP_PHRASES,
-    STEP_TITLES,
     CardBody,
     card_data,
     dataset_config_of,
     find_row,
     is_clinc,
     machine_summary,
+    quantizing,
     step_names,
+    step_phrase,
+    step_title,
 )
 from slimformer.hub.sanitize import check_public, hub_url, public_model_id, public_value
 from slimformer.provenance import read_provenance
@@ -124,7 +124,7 @@ def describe_steps(provenance: dict[str, Any], folders: dict[str, str]) -> list[
         rest = [k for k in settings if k not in SETTING_NAMES]
         parts = [f"{SETTING_NAMES.get(k, k)} = {format_setting(settings[k])}"
                  for k in first + rest]
-        described.append({"title": STEP_TITLES.get(name, name), "detail": "; ".join(parts)})
+        described.append({"title": step_title(name), "detail": "; ".join(parts)})
     return described
 
 
@@ -138,7 +138,7 @@ def summary_sentence(variant: str, kind: str, provenance: dict[str, Any],
     phrases = []
     for step in provenance.get("steps", []):
         settings = public_value(step.get("settings") or {}, folders)
-        phrase = STEP_PHRASES.get(step.get("step"), step.get("step", "processed"))
+        phrase = step_phrase(step.get("step", "processed"))
         if dataset_name and step.get("step") == "finetune":
             phrase = f"fine-tuned on {dataset_name}"
         phrases.append(phrase.format(teacher=format_setting(settings.get("teacher", "a teacher"))))
@@ -265,7 +265,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         oos_recall=fmt(100 * row["oos_recall"], 2) if "oos_recall" in row else "n/a",
         in_scope=(fmt(100 * row["in_scope_accuracy"], 2)
                   if "in_scope_accuracy" in row else "n/a"),
-        quantized=kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps),
+        quantized=kind == "pytorch-int8" or quantizing(steps),
         dataset_config=config,
         clinc=clinc,
         dataset_name=f"clinc_oos {config}" if clinc else dataset_name,

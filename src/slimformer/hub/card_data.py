@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCardData
@@ -26,39 +27,49 @@ KIND_TITLES = {
 LIBRARIES = {"pytorch": "transformers", "pytorch-int8": "slimformer", "onnx": "onnx"}
 
 
-STEP_TITLES = {
+# The training steps' card wording; each compression pass declares its own
+# (slimformer.compression.passes).
+TRAINING_TITLES = {
     "finetune": "Fine-tuning",
     "distill": "Knowledge distillation",
-    "quantize-dynamic-torch": "Dynamic int8 quantization (PyTorch)",
-    "onnx-export": "Export to ONNX",
-    "onnx-optimize": "Graph optimization (ONNX Runtime, ORTOptimizer)",
-    "onnx-quantize-dynamic": "Dynamic int8 quantization (ONNX Runtime, ORTQuantizer)",
-    "onnx-quantize-static": "Static int8 quantization (ONNX Runtime, ORTQuantizer, calibrated)",
     "prune": "Pruning",
     "trim-vocab": "Vocabulary trimming (word pieces the training data uses)",
 }
-
-
 # How each step reads in the one-line summary ("... fine-tuned on CLINC150, then ...").
-STEP_PHRASES = {
+TRAINING_PHRASES = {
     "finetune": "fine-tuned on CLINC150",
     "distill": "distilled from {teacher}",
-    "quantize-dynamic-torch": "quantized to int8 (PyTorch dynamic quantization)",
-    "onnx-export": "exported to ONNX",
-    "onnx-optimize": "graph-optimized by ONNX Runtime",
-    "onnx-quantize-dynamic": "quantized to int8 by ONNX Runtime (dynamic)",
-    "onnx-quantize-static": "quantized to int8 by ONNX Runtime (static, calibrated)",
     "prune": "pruned",
     "trim-vocab": "its vocabulary trimmed to the word pieces of its training data",
 }
+
+
+@lru_cache(maxsize=1)
+def pass_steps() -> dict[str, Any]:
+    """Each compression pass by the provenance step it records."""
+    from slimformer.compression.passes.base import registry
+
+    return {p.step: p for p in registry().values()}
+
+
+def step_title(step: str) -> str:
+    found = pass_steps().get(step)
+    return found.title if found else TRAINING_TITLES.get(step, step)
+
+
+def step_phrase(step: str) -> str:
+    found = pass_steps().get(step)
+    return found.phrase if found else TRAINING_PHRASES.get(step, step)
+
+
+def quantizing(steps: list[str]) -> bool:
+    return any(s in pass_steps() and pass_steps()[s].quantizes for s in steps)
 
 
 # Settings shown first, under the names the literature uses.
 SETTING_NAMES = {"teacher": "teacher", "alpha": "alpha", "temperature": "T",
                  "student_layers": "student layers", "sparsity": "sparsity"}
 
-
-QUANTIZING_STEPS = ("quantize-dynamic-torch", "onnx-quantize-dynamic", "onnx-quantize-static")
 
 
 def find_row(report: dict[str, Any], name: str) -> dict[str, Any]:
@@ -78,12 +89,15 @@ def variant_tags(kind: str, steps: list[str], clinc: bool = True) -> list[str]:
             else ["text-classification", "slimformer"])
     if "distill" in steps:
         tags.append("distillation")
-    if kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps):
+    if kind == "pytorch-int8" or quantizing(steps):
         tags += ["quantization", "int8"]
     if kind.startswith("onnx") or any(s.startswith("onnx") for s in steps):
         tags += ["onnx", "onnxruntime"]
     if "prune" in steps:
         tags.append("pruning")
+    for step in steps:  # what each pass declares beyond these
+        found = pass_steps().get(step)
+        tags += [t for t in (found.tags if found else ()) if t not in tags]
     return tags
 
 
@@ -228,7 +242,7 @@ def card_data(row: dict[str, Any], report: dict[str, Any], repo_id: str,
     kind = row.get("kind", "pytorch")
     steps = step_names(provenance)
     extra = {}
-    if base_model and (kind == "pytorch-int8" or any(s in QUANTIZING_STEPS for s in steps)):
+    if base_model and (kind == "pytorch-int8" or quantizing(steps)):
         extra["base_model_relation"] = "quantized"
     return VariantCardData(
         body=body,

@@ -63,11 +63,10 @@ def check_arguments(args: OptimizeArguments) -> None:
              f"{', '.join(CHARACTER_SETS)}")
     if float(args.setting("prune_epochs")) <= 0:
         fail(f"--prune_epochs must be greater than 0, got {args.setting('prune_epochs')}")
-    from slimformer.compression.args import ALL_VARIANTS
+    from slimformer.compression.passes.base import parse_chain
 
-    unknown = sorted(set(args.setting("variants")) - set(ALL_VARIANTS))
-    if unknown:
-        fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(ALL_VARIANTS)}")
+    for variant in args.setting("variants"):
+        parse_chain(variant)
 
 
 def check_architecture(args: OptimizeArguments) -> None:

@@ -142,7 +142,7 @@ def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRun
         # The exports carry the FP32 model's fallback rule; int8 moves the logits: refit each.
         from slimformer.compression.variants import fit_fallbacks
 
-        fit_fallbacks({"onnx": onnx_dir, "onnx-int8": int8}, data_args,
+        fit_fallbacks({"onnx": onnx_dir, "onnx-int8": int8}, None, data_args,
                       torch.get_num_threads())
     return {"folder": output_dir, "metrics": metrics, "sparsity": report, "onnx_int8": int8}
 
@@ -208,18 +208,20 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
 
 def export_int8(model: torch.nn.Module, tokenizer: Any, onnx_dir: Path, source: Path,
                 overwrite: bool) -> Path:
-    """Export, O2-optimize and int8-quantize the compacted model (slimformer.compression.onnx); the
-    optimized FP32 graph is a step in this run's own scratch folder."""
+    """Export the compacted model itself (from_pretrained cannot rebuild its per-layer widths),
+    then the same `opt > int8` chain as any other ONNX export; the fused FP32 graph is a step
+    in this run's own scratch folder."""
     import tempfile
 
-    from slimformer.compression.onnx.optimize import optimize_onnx
-    from slimformer.compression.onnx.quantize import quantize_dynamic
+    from slimformer.compression.args import CompressArguments
+    from slimformer.compression.chains import chain_of, run_chains
+    from slimformer.compression.passes.base import PassContext
 
+    chain = chain_of("opt > int8", CompressArguments(), start="onnx")  # checked before export
     export_pruned_onnx(model, tokenizer, onnx_dir, source=source, overwrite=overwrite)
     int8 = int8_folder(onnx_dir)
     with tempfile.TemporaryDirectory(prefix=".slimformer-steps-", dir=onnx_dir.parent) as tmp:
-        optimized = Path(tmp) / "opt"
-        optimize_onnx(onnx_dir, optimized, level="O2")
-        quantize_dynamic(optimized, int8, overwrite=overwrite)
+        run_chains(onnx_dir, [chain], {chain.key: int8}, Path(tmp),
+                   PassContext(overwrite=overwrite))
     logger.info("wrote %s and %s", onnx_dir, int8)
     return int8

@@ -37,6 +37,7 @@ class Pass:
     tags: tuple[str, ...] = ()  # Hub tags of every variant it took part in
     quantizes: bool = False  # its weights are integers afterwards (base_model_relation)
     spellings: tuple[str, ...] = ()  # other names in a chain, each a config (e.g. O1-O4)
+    not_after: tuple[str, ...] = ()  # passes that must not come before it in a chain
 
     def configure(self, settings: Any, spelled: str | None = None) -> Any:
         """The pass's config from a run's settings (fields of the same name), checked."""
@@ -80,11 +81,14 @@ def parse_chain(spec: str, aliases: dict[str, str] | None = None,
              f"from {', '.join(aliases)}, or chain passes ({', '.join(sorted(known))}) like "
              "'onnx > O2 > int8'")
     kind = start
-    for part in parts:
+    for i, part in enumerate(parts):
         if known[part].takes != kind:
             fail(f"variant {spec!r}: {part} takes a {known[part].takes} folder, but it gets "
                  f"a {kind} one")
         kind = known[part].makes
+        early = [p for p in parts[:i] if known[p].name in known[part].not_after]
+        if early:
+            fail(f"variant {spec!r}: {part} must come before {', '.join(early)}")
     if sum(known[p].quantizes for p in parts) > 1:
         fail(f"variant {spec!r} quantizes twice")
     return parts

@@ -12,4 +12,5 @@ REGISTERED = (
     "slimformer.compression.passes.onnx_optimize",
     "slimformer.compression.passes.onnx_int8",
     "slimformer.compression.passes.onnx_int8_static",
+    "slimformer.compression.passes.onnx_emb4",
 )

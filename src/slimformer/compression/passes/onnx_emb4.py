@@ -1,0 +1,72 @@
+"""4-bit embeddings: each embedding table (a Gather on a constant) quantized to 4 bits in
+blocks, with ONNX Runtime's MatMulNBitsQuantizer, run by its GatherBlockQuantized operator.
+
+The word-embedding table is most of a small student's weights (30,522 x 384 in MiniLM's
+vocabulary), and int8 keeps it at 8 bits. Chain it before graph fusion, which folds the
+tables into EmbedLayerNormalization, and before int8: `onnx > emb4 > O2 > int8`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from slimformer.compression.passes.base import Pass, PassContext
+from slimformer.errors import fail
+
+STEP = "onnx-embeddings-4bit"
+
+
+@dataclass
+class Emb4Config:
+    block_size: int = 32  # values sharing one scale, along the hidden dimension
+    symmetric: bool = True  # no zero points: a scale per block only
+
+    def __post_init__(self) -> None:
+        if self.block_size not in (16, 32, 64, 128, 256):
+            fail(f"4-bit embedding block size must be 16, 32, 64, 128 or 256, got "
+                 f"{self.block_size}")
+
+
+def run(source: Path, target: Path, config: Emb4Config, context: PassContext) -> None:
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    from slimformer.compression.onnx.graph import copy_side_files
+    from slimformer.files import staged_folder
+    from slimformer.models.onnx_files import ONNX_NAME, load_onnx_model, onnx_file
+    from slimformer.provenance import write_provenance
+
+    path = onnx_file(source)
+    load_onnx_model(path)  # a damaged graph is one line naming the file
+    options = {"block_size": config.block_size, "is_symmetric": config.symmetric,
+               "op_types_to_quantize": ("Gather",), "quant_axes": (("Gather", 1),)}
+    quantizer = MatMulNBitsQuantizer(onnx.load(path), algo_config=DefaultWeightOnlyQuantConfig(
+        **options), **options)
+    noisy = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level, noisy.level = noisy.level, logging.WARNING  # it logs every node it looks at
+    try:
+        quantizer.process()
+    finally:
+        noisy.setLevel(level)
+    tables = sum(n.op_type == "GatherBlockQuantized" for n in quantizer.model.model.graph.node)
+    if not tables:
+        fail(f"{source} has no embedding table to quantize (no Gather on a constant): is it "
+             "already fused or quantized? Chain emb4 right after the ONNX export")
+    with staged_folder(target, context.overwrite, step=STEP) as stage:
+        quantizer.model.save_model_to_file(str(stage / ONNX_NAME), use_external_data_format=False)
+        copy_side_files(source, stage, overwrite=False)
+        write_provenance(stage, STEP, {"bits": 4, "block_size": config.block_size,
+                                       "symmetric": config.symmetric, "tables": tables},
+                         source=source)
+
+
+PASS = Pass(
+    name="emb4", config=Emb4Config, takes="onnx", makes="onnx", step=STEP,
+    title="4-bit embeddings (ONNX Runtime, GatherBlockQuantized)",
+    phrase="its embeddings quantized to 4 bits by ONNX Runtime", run=run,
+    tags=("quantization", "4-bit"), not_after=("opt", "int8", "int8-static"))

@@ -419,3 +419,26 @@ def test_a_card_for_data_without_an_oos_label_says_it_has_no_fallback(hub_run):
                                                   for n, f in hub_run.folders.items()}))
     assert "## Out-of-scope texts" in card and "has no out-of-scope label" in card
     assert "### The out-of-scope fallback" not in card
+
+
+def test_every_kind_declares_its_card_and_a_lean_row_publishes_as_onnx(hub_run):
+    """Kinds are declared once (serving/kinds.py): each has a usage snippet, and a folder
+    benchmarked by the lean predictor is published as the ONNX folder it is."""
+    import copy
+
+    from huggingface_hub import ModelCard
+
+    from slimformer.hub.card import template_text
+    from slimformer.serving.kinds import DECLARED
+
+    for kind in DECLARED:
+        assert "```python" in template_text(f"usage/{kind.usage}.md"), kind.name
+    if "onnx" not in hub_run.folders:
+        pytest.skip("slimformer.onnx is not available")
+    report = copy.deepcopy(hub_run.report)
+    next(r for r in report["variants"] if r["name"] == "onnx")["kind"] = "onnx-lean"
+    ids = repo_ids(hub_run)
+    card = render_card(report, "onnx", ids["onnx"], folder=hub_run.folders["onnx"],
+                       repo_ids=ids, folders={str(f): ids[n] for n, f in hub_run.folders.items()})
+    assert ModelCard(str(card)).data.to_dict()["library_name"] == "onnx"
+    assert "ORTModelForSequenceClassification.from_pretrained" in str(card)

@@ -10,6 +10,7 @@ that still holds one."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -23,7 +24,6 @@ from slimformer.evaluation.report import fmt, p50_cell, speed_phrase
 from slimformer.hub.args import DEFAULT_LICENSE
 from slimformer.hub.card_data import (
     FULL_TEST_ROWS,
-    KIND_TITLES,
     SETTING_NAMES,
     CardBody,
     card_data,
@@ -142,7 +142,7 @@ def summary_sentence(variant: str, kind: str, provenance: dict[str, Any],
         if dataset_name and step.get("step") == "finetune":
             phrase = f"fine-tuned on {dataset_name}"
         phrases.append(phrase.format(teacher=format_setting(settings.get("teacher", "a teacher"))))
-    what = (f"The `{variant}` variant ({KIND_TITLES.get(kind, kind)}) of "
+    what = (f"The `{variant}` variant ({kind_title(kind)}) of "
             + (f"a text classifier trained on {dataset_name}" if dataset_name
                else "a CLINC150 intent classifier"))
     if not phrases:
@@ -162,22 +162,34 @@ def fallback_body(row: dict[str, Any]) -> dict[str, str] | None:
             "oos_recall": fmt(100 * scores["oos_recall"], 2)}
 
 
+def kind_title(kind: str) -> str:
+    from slimformer.serving.kinds import BY_NAME
+
+    return BY_NAME[kind].title if kind in BY_NAME else kind
+
+
 def usage_kind(kind: str, folder: Path | None) -> str:
     """How the published files load, whatever runtime the benchmark used (an ONNX folder run
-    by the lean predictor still loads with ORTModelForSequenceClassification)."""
-    if kind.startswith("onnx") or (folder is not None and any(Path(folder).glob("*.onnx"))):
-        return "onnx"
-    if kind == "pytorch-int8" or (folder is not None
-                                  and (Path(folder) / "slimformer-int8.json").is_file()):
-        return "pytorch-int8"
-    if kind == "pytorch-pruned":
-        return kind
-    if folder is not None:
-        from slimformer.compression.pruning.compact import is_pruned_folder
+    by the lean predictor still loads with ORTModelForSequenceClassification): the declared
+    usage of the folder's own kind, detected from its files."""
+    from slimformer.errors import SlimformerError
+    from slimformer.serving.kinds import BY_NAME
+    from slimformer.serving.registry import detect_kind
 
-        if is_pruned_folder(folder):  # per-layer FFN widths: pipeline(model_id) cannot
-            return "pytorch-pruned"
-    return "pytorch"
+    if folder is not None and Path(folder).is_dir():
+        try:
+            kind = detect_kind(Path(folder))
+        except SlimformerError:  # a folder of records only: the report's kind says it
+            pass
+    return BY_NAME[kind].usage if kind in BY_NAME else "pytorch"
+
+
+def usage_snippet(body: CardBody) -> str:
+    """The usage section of the body's kind, with the body's values."""
+    import jinja2
+
+    return jinja2.Template(template_text(f"usage/{body.usage_kind}.md")).render(
+        **dataclasses.asdict(body)).strip()
 
 
 def onnx_file_name(row: dict[str, Any], folder: Path | None) -> str:
@@ -229,7 +241,8 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         variant=variant,
         kind=kind,
         usage_kind=usage_kind(kind, folder),
-        kind_title=KIND_TITLES.get(kind, kind),
+        usage_snippet="",  # (rendered below, from the body's own values)
+        kind_title=kind_title(kind),
         summary=summary_sentence(variant, kind, provenance, base, folders, dataset_name),
         siblings=[name for name in repo_ids if name != variant],
         accuracy=fmt(100 * row["accuracy"], 2),
@@ -275,6 +288,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
         license=license,
         slimformer_version=__version__,
     )
+    body = dataclasses.replace(body, usage_snippet=usage_snippet(body))
     data = card_data(row, report, repo_id, provenance, base, license, config, body)
     card = ModelCard.from_template(data, template_str=template_text())
     check_public(str(card), f"the model card of {variant!r}", secrets)

@@ -11,20 +11,11 @@ from huggingface_hub.utils import yaml_dump
 
 from slimformer.data.clinc import HUB_DATASET
 from slimformer.errors import fail
+from slimformer.serving.kinds import kind_named
 
 FULL_TEST_ROWS = 5500  # every clinc_oos config has the same test split: 4,500 in scope + 1,000 oos
 
 
-
-
-KIND_TITLES = {
-    "pytorch": "PyTorch, transformers",
-    "pytorch-int8": "PyTorch, dynamic int8",
-    "onnx": "ONNX Runtime",
-}
-
-
-LIBRARIES = {"pytorch": "transformers", "pytorch-int8": "slimformer", "onnx": "onnx"}
 
 
 # The training steps' card wording; each compression pass declares its own
@@ -168,6 +159,7 @@ class CardBody:
     variant: str
     kind: str
     usage_kind: str  # how the repository's files load: onnx, pytorch-int8, pytorch-pruned, pytorch
+    usage_snippet: str  # that kind's usage section (hub_cards/usage/<usage_kind>.md), rendered
     kind_title: str
     summary: str
     siblings: list[str]
@@ -250,7 +242,7 @@ def card_data(row: dict[str, Any], report: dict[str, Any], repo_id: str,
         datasets=dataset_ids(report),
         language=["en"] if is_clinc(report) else None,
         license=license,
-        library_name=LIBRARIES.get(kind, "transformers"),
+        library_name=kind_named(body.usage_kind).library,
         pipeline_tag="text-classification",
         tags=variant_tags(kind, steps, is_clinc(report)),
         metrics=["accuracy", "recall"],

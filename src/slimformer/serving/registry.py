@@ -1,8 +1,8 @@
 """Variant kinds, and finding one: `load_variant("name=path@kind")`.
 
-Each kind is a class with `detect(folder)` and `load(folder, name, threads)`, named here by its
-module path and imported only when asked for (so a kind that needs torch costs nothing until
-then). Compression formats register their own runners here by name."""
+Each kind is declared once (serving/kinds.py) with its class, which has `detect(folder)` and
+`load(folder, name, threads)` and is imported only when asked for (so a kind that needs torch
+costs nothing until then)."""
 
 from __future__ import annotations
 
@@ -12,22 +12,12 @@ from pathlib import Path
 
 from slimformer.errors import fail
 from slimformer.models.aliases import resolve_path
+from slimformer.serving.kinds import DECLARED
 from slimformer.serving.variant import Variant
 
-# Kind name -> "module:Class"; tried in this order when a folder's kind is not given.
-KINDS: dict[str, str] = {
-    "pytorch-int8": "slimformer.compression.torch_int8:TorchInt8Variant",
-    "onnx": "slimformer.serving.ort:OrtVariant",
-    "pytorch-pruned": "slimformer.compression.pruning.compact:PrunedVariant",  # before "pytorch"
-    "pytorch": "slimformer.serving.torch:TransformersVariant",
-    # Never detected: asked for explicitly, e.g. `int8=outputs/onnx-int8@onnx-lean`.
-    "onnx-lean": "slimformer.serving.lean:LeanOnnxVariant",
-    # Never detected: the same ONNX file run through optimum's pipeline() (for comparison).
-    "onnx-pipeline": "slimformer.serving.ort:PipelineVariant",
-}
-
-
-UNDETECTED_KINDS = {"onnx-lean", "onnx-pipeline"}
+# Kind name -> "module:Class", from the kinds' declarations (serving/kinds.py).
+KINDS: dict[str, str] = {kind.name: kind.runner for kind in DECLARED}
+UNDETECTED_KINDS = {kind.name for kind in DECLARED if not kind.detected}
 
 
 def variant_class(kind: str) -> type[Variant]:

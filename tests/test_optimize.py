@@ -209,3 +209,39 @@ def test_search_pruning_and_trimming_become_candidates(tmp_path, base, clinc_dir
     assert finished(run) == before
     assert len(optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'search-study.db'}"
                                  ).trials) == 2
+
+
+def test_steps_run_in_dependency_order_and_a_bad_graph_is_refused():
+    from slimformer.optimize.steps import Step, in_order
+
+    def step(name, *depends):
+        return Step(name, Path(name), {}, lambda folder: None, list(depends))
+
+    ordered = in_order([step("compress", "student"), step("student", "teacher"),
+                        step("teacher"), step("other")])
+    assert [s.name for s in ordered] == ["teacher", "student", "compress", "other"]
+    with pytest.raises(SlimformerError, match="unknown step\\(s\\) ghost"):
+        in_order([step("a", "ghost")])
+    with pytest.raises(SlimformerError, match="cycle: a, b"):
+        in_order([step("a", "b"), step("b", "a")])
+
+
+def test_the_plan_is_a_graph_of_steps_that_each_own_one_folder(tmp_path, clinc_dir, base):
+    """Pruned and trimmed models go through the same compress step as the others, and no
+    step's folder lies inside another's."""
+    from slimformer.optimize.run import plan
+
+    args, data, settings = arguments(tmp_path, clinc_dir, base, prune_levels=[0.5],
+                                     trim_vocab=True)
+    steps, models = plan(args, data, settings, tmp_path / "run")
+    names = {s.name: s for s in steps}
+    assert set(models) == {"teacher", "student-1l-0", "teacher-trimmed",
+                           "student-1l-0-trimmed", "teacher-pruned-50",
+                           "student-1l-0-pruned-50"}
+    for model in models:
+        assert f"compress-{model}" in names
+    assert names["compress-student-1l-0-pruned-50"].depends == ["student-1l-0-pruned-50"]
+    assert names["student-1l-0-pruned-50"].depends == ["student-1l-0", "teacher"]
+    folders = [s.folder for s in steps]
+    assert len(set(folders)) == len(folders)
+    assert not [(a, b) for a in folders for b in folders if a != b and b.is_relative_to(a)]

@@ -10,13 +10,17 @@ PROFILES: dict[str, dict[str, object]] = {
     # (its teacher: 2 epochs, the new head at 3e-3, so the first report is of a usable model)
     "quick": {"finetune_epochs": 2.0, "distill_epochs": 1.0, "students": ["0 2 4"],
               "variants": ["onnx-int8"], "prune_levels": [], "prune_epochs": 1.0,
-              "augment": 0, "head_learning_rate": 3e-3},
-    # the docs' numbers: the book-length chain; the 3-layer student distilled 2 epochs over a
-    # transfer set of 4 augmented queries per training query (docs/distillation.md), and the
-    # teacher and the student pruned by half: points along the front between 6x and 15x
-    "full": {"finetune_epochs": 5.0, "distill_epochs": 2.0, "students": ["0 2 4"],
+              "augment": 0, "head_learning_rate": 3e-3, "alpha": 0.5, "temperature": 3.0,
+              "hidden_weight": 0.0, "attention_weight": 0.0, "distill_learning_rate": None},
+    # the docs' numbers: the book-length chain; the 3-layer student distilled 3 epochs over a
+    # transfer set of 4 augmented queries per training query, with the layer-wise losses and
+    # the issue-13 search's best settings (docs/distillation.md), and the teacher and the
+    # student pruned by half: points along the front between 6x and 15x
+    "full": {"finetune_epochs": 5.0, "distill_epochs": 3.0, "students": ["0 2 4"],
              "variants": ["onnx-int8", "onnx-opt-int8"], "prune_levels": [0.5],
-             "prune_epochs": 2.0, "augment": 4, "head_learning_rate": None},
+             "prune_epochs": 2.0, "augment": 4, "head_learning_rate": None, "alpha": 0.78,
+             "temperature": 4.8, "hidden_weight": 5.84, "attention_weight": 0.81,
+             "distill_learning_rate": 2.2e-4},
 }
 
 
@@ -61,13 +65,18 @@ class OptimizeArguments:
     head_learning_rate: float | None = field(default=None, metadata={
         "help": "the teacher's fine-tuning: learning rate of its new classification head "
                 "(profile's; none: --learning_rate)"})
-    alpha: float = field(default=0.5, metadata={"help": "distillation: weight of the labels"})
-    temperature: float = field(default=3.0, metadata={"help": "distillation temperature"})
-    hidden_weight: float = field(default=0.0, metadata={
-        "help": "distillation: weight of the hidden-state loss (layer-wise)"})
-    attention_weight: float = field(default=0.0, metadata={
-        "help": "distillation: weight of the attention loss (layer-wise)"})
-    learning_rate: float = field(default=1e-4, metadata={"help": "fine-tuning and distillation"})
+    alpha: float | None = field(default=None, metadata={
+        "help": "distillation: weight of the labels (profile's)"})
+    temperature: float | None = field(default=None, metadata={
+        "help": "distillation temperature (profile's)"})
+    hidden_weight: float | None = field(default=None, metadata={
+        "help": "distillation: weight of the hidden-state loss (layer-wise; profile's)"})
+    attention_weight: float | None = field(default=None, metadata={
+        "help": "distillation: weight of the attention loss (layer-wise; profile's)"})
+    learning_rate: float = field(default=1e-4, metadata={
+        "help": "fine-tuning and pruning (and distillation, unless distill_learning_rate)"})
+    distill_learning_rate: float | None = field(default=None, metadata={
+        "help": "the students' distillation (profile's; none: --learning_rate)"})
     train_batch_size: int = field(default=32, metadata={"help": "training batch size"})
     max_accuracy_drop: float = field(default=0.5, metadata={
         "help": "budget: validation accuracy points below the teacher's"})

@@ -1,5 +1,5 @@
 """The optional candidates of an optimize run: an Optuna search over the distillation settings
-(the students then train with its best parameters) and pruned versions of every student.
+(the students then train with its best parameters), pruned and vocabulary-trimmed models.
 
 The search's study lives in `run/search-study.db` (SQLite) or `--search_storage` (e.g. a
 PostgreSQL URL that runs on several machines share), outside the step folder, so a killed
@@ -67,10 +67,10 @@ def pruned_name(model: str, level: float) -> str:
 
 
 def prune_step(model_name: str, model: str, teacher: str, level: float, depends: list[str],
-               args: OptimizeArguments, data_args: DataArguments, threads: int,
-               run: Path) -> Step:
-    """Movement pruning (top-k, whole heads and FFN neurons) of a student to `level`, distilled
-    from the teacher, compacted and exported to fused ONNX int8 with its own fallback."""
+               args: OptimizeArguments, data_args: DataArguments, run: Path) -> Step:
+    """Movement pruning (top-k, whole heads and FFN neurons) of a model to `level`, distilled
+    from the teacher and compacted, with its own fallback; its compressed variants come from
+    a compress step like every other model's."""
     name = pruned_name(model_name, level)
     epochs = float(args.setting("prune_epochs"))
 
@@ -83,23 +83,22 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
 
         # Where heads cannot be removed (relative-position attention), FFN neurons only.
         heads = not architecture_of(load_model_config(model), "pruning").no_head_removal
-        onnx_dir = run / "variants" / name / f"{name}-onnx"
         result = prune(
             ModelArguments(model_name_or_path=model), data_args,
-            PruneRunArguments(teacher_model_name_or_path=teacher, onnx_dir=str(onnx_dir),
-                              cache_dir=str(run / "cache")),
+            PruneRunArguments(teacher_model_name_or_path=teacher, cache_dir=str(run / "cache")),
             PruningArguments(pruning_method="topk", attention_block="head",
                              final_sparsity=level, cooldown_fraction=0.35,
                              prune_attention=heads),
-            training_arguments(folder, args, epochs, alpha=args.alpha,
-                               temperature=args.temperature))
+            training_arguments(folder, args, epochs, alpha=args.setting("alpha"),
+                               temperature=args.setting("temperature")))
         logger.info("%s: %s heads, %s neurons kept", name, result["sparsity"]["heads_kept"],
                     result["sparsity"]["neurons_kept"])
 
     from slimformer.training.run_folder import data_identity
 
     settings = {"model": model, "teacher": teacher, "level": level, "epochs": epochs,
-                "alpha": args.alpha, "temperature": args.temperature, "lr": args.learning_rate,
+                "alpha": args.setting("alpha"), "temperature": args.setting("temperature"),
+                "lr": args.learning_rate,
                 "seed": args.training_seed, **data_identity(data_args)}
     return Step(name, run / name, settings, prune_model, depends,
                 estimate_min=1.5 * epochs + 1.0)

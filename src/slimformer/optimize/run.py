@@ -118,49 +118,52 @@ def variant_specs(models: dict[str, str], run: Path) -> list[str]:
 
 def plan(args: OptimizeArguments, data_args: DataArguments, settings: BenchmarkSettings,
          run: Path) -> tuple[list[Step], dict[str, str]]:
+    """The run's steps, each with the steps it needs named (run_steps orders them), and the
+    models to benchmark. Every model, however it was made, goes through the same compress
+    step; each step owns its one folder."""
     steps: list[Step] = []
+    made_by: dict[str, list[str]] = {}  # model -> the step that makes it (none: given)
+
+    def add(step: Step) -> Step:
+        steps.append(step)
+        return step
+
     if args.teacher:
         from slimformer.models.aliases import resolve_model
 
-        teacher, teacher_step_name = resolve_model(args.teacher), None
+        models = {"teacher": resolve_model(args.teacher)}
+        made_by["teacher"] = []
     else:
-        steps.append(teacher_step(args, data_args, run))
-        teacher, teacher_step_name = str(run / "teacher"), "teacher"
-    models = {"teacher": teacher}
-    depends = [teacher_step_name] if teacher_step_name else []
+        models = {"teacher": str(add(teacher_step(args, data_args, run)).folder)}
+        made_by["teacher"] = ["teacher"]
+    teacher = models["teacher"]
+    before_students = list(made_by["teacher"])
     specs = list(args.setting("students"))
     if args.search_trials and specs:
-        steps.append(search_step(student_layers(specs[0]), teacher, depends, args, data_args,
-                                 run))
-        depends = [*depends, SEARCH_STEP]
+        add(search_step(student_layers(specs[0]), teacher, made_by["teacher"], args,
+                        data_args, run))
+        before_students.append(SEARCH_STEP)
     students = []
     for spec in specs:
-        step = student_step(spec, teacher, depends, args, data_args, run,
-                            searched=bool(args.search_trials))
-        steps.append(step)
-        students.append(step)
-        models[step.name] = str(step.folder)
+        step = add(student_step(spec, teacher, before_students, args, data_args, run,
+                                searched=bool(args.search_trials)))
+        models[step.name], made_by[step.name] = str(step.folder), [step.name]
+        students.append(step.name)
     if args.trim_vocab:
-        made = {step.name for step in steps}
-        for name, folder in list(models.items()):
-            step = trim_step(name, folder, [name] if name in made else [], args, data_args,
-                             run)
-            steps.append(step)
-            models[step.name] = str(step.folder)
-    trained = {step.name for step in steps}
-    for name, folder in models.items():
-        depends = [name] if name in trained else []
-        steps.append(compress_step(folder, name, depends, args, data_args, settings.threads, run))
-    # The teacher and every student pruned (each brings its own fused int8 variant): pruned
-    # teachers fill the front between the int8 teacher and the students.
-    pruned = [("teacher", teacher, [teacher_step_name] if teacher_step_name else [])]
-    pruned += [(s.name, str(s.folder), [*s.depends, s.name]) for s in students]
-    for name, folder, after in pruned:
+        for name in list(models):
+            step = add(trim_step(name, models[name], made_by[name], args, data_args, run))
+            models[step.name], made_by[step.name] = str(step.folder), [step.name]
+    # The teacher and every student pruned: pruned teachers fill the front between the int8
+    # teacher and the students.
+    for name in ["teacher", *students]:
         for level in args.setting("prune_levels"):
-            step = prune_step(name, folder, teacher, float(level), after, args, data_args,
-                              settings.threads, run)
-            steps.append(step)
-            models[step.name] = str(step.folder)
+            needs = list(dict.fromkeys(made_by[name] + made_by["teacher"]))
+            step = add(prune_step(name, models[name], teacher, float(level), needs, args,
+                                  data_args, run))
+            models[step.name], made_by[step.name] = str(step.folder), [step.name]
+    for name, folder in models.items():
+        add(compress_step(folder, name, made_by[name], args, data_args, settings.threads,
+                          run))
     return steps, models
 
 

@@ -47,11 +47,35 @@ def fingerprint(step: Step, done: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def in_order(steps: list[Step]) -> list[Step]:
+    """The steps so that each comes after every step it depends on (the given order kept
+    where the graph allows); an unknown dependency or a cycle is an error naming it."""
+    from slimformer.errors import fail
+
+    names = [step.name for step in steps]
+    if len(set(names)) != len(names):
+        fail(f"two steps share a name: {sorted(n for n in set(names) if names.count(n) > 1)}")
+    for step in steps:
+        unknown = [d for d in step.depends if d not in names]
+        if unknown:
+            fail(f"step {step.name!r} depends on unknown step(s) {', '.join(unknown)}")
+    ordered: list[Step] = []
+    placed: set[str] = set()
+    while len(ordered) < len(steps):
+        ready = [s for s in steps if s.name not in placed and set(s.depends) <= placed]
+        if not ready:
+            fail("the steps depend on each other in a cycle: "
+                 f"{', '.join(s.name for s in steps if s.name not in placed)}")
+        ordered.append(ready[0])
+        placed.add(ready[0].name)
+    return ordered
+
+
 def plan_status(steps: list[Step]) -> list[tuple[Step, str, str]]:
-    """Each step with its fingerprint and whether it is done or to do."""
+    """Each step (in dependency order) with its fingerprint and whether it is done or to do."""
     prints: dict[str, str] = {}
     status = []
-    for step in steps:
+    for step in in_order(steps):
         prints[step.name] = fingerprint(step, prints)
         record = read_record(step.folder)
         done = record is not None and record.get("fingerprint") == prints[step.name]
@@ -67,7 +91,8 @@ def show_plan(status: list[tuple[Step, str, str]]) -> None:
 
 
 def run_steps(steps: list[Step]) -> dict[str, dict[str, Any]]:
-    """Run what is not done yet, in order; returns each step's record."""
+    """Run what is not done yet, each step after those it depends on; returns each step's
+    record."""
     status = plan_status(steps)
     show_plan(status)
     records = {}

@@ -24,7 +24,8 @@ SEARCHED = ("alpha", "temperature", "learning_rate", "hidden_weight", "attention
 
 def distillation_settings(args: OptimizeArguments, run: Path, searched: bool) -> dict[str, Any]:
     """The students' settings: the search's best where it ran, else the run's own."""
-    settings = {key: getattr(args, key) for key in SEARCHED}
+    settings = {key: args.setting(key) for key in SEARCHED if key != "learning_rate"}
+    settings["learning_rate"] = args.setting("distill_learning_rate") or args.learning_rate
     if searched:
         best = yaml.safe_load((run / SEARCH_STEP / "best_params.yaml").read_text())
         settings.update({key: best[key] for key in SEARCHED if key in best})
@@ -94,12 +95,15 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
                                  augment_methods=methods), data_args,
                 training_arguments(folder, args, epochs, **chosen))
 
-    settings = {"teacher": teacher, "layers": layers, "epochs": epochs, "alpha": args.alpha,
-                "temperature": args.temperature, "lr": args.learning_rate,
-                "seed": args.training_seed, **data_identity(data_args)}
+    chosen = distillation_settings(args, run, searched=False)
+    settings = {"teacher": teacher, "layers": layers, "epochs": epochs,
+                "alpha": chosen["alpha"], "temperature": chosen["temperature"],
+                "lr": chosen["learning_rate"], "seed": args.training_seed,
+                **data_identity(data_args)}
     # (absent when off: older runs' fingerprints hold)
-    if args.hidden_weight or args.attention_weight:
-        settings.update(hidden_weight=args.hidden_weight, attention_weight=args.attention_weight)
+    if chosen["hidden_weight"] or chosen["attention_weight"]:
+        settings.update(hidden_weight=chosen["hidden_weight"],
+                        attention_weight=chosen["attention_weight"])
     augment, methods = augmentation(args)
     if augment:
         settings.update(augment=augment, augment_methods=methods)

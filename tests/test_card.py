@@ -361,7 +361,7 @@ def test_unknown_variant_is_named(hub_run):
 def test_card_data_is_one_typed_object_whose_body_stays_out_of_the_metadata(hub_run):
     from dataclasses import fields
 
-    from slimformer.hub.card_data import CardBody
+    from slimformer.hub.card_body import CardBody
 
     card = card_for(hub_run, "teacher")
     metadata = card.data.to_dict()  # parsed back from the card's YAML header

@@ -51,7 +51,7 @@ def test_a_pass_config_checks_its_values():
 
 def test_every_pass_declares_what_a_card_and_a_chain_need():
     from slimformer.compression.passes.base import KINDS, registry
-    from slimformer.hub.card_data import step_phrase, step_title
+    from slimformer.hub.card_steps import step_phrase, step_title
 
     passes = set(registry().values())
     assert len(passes) >= 5

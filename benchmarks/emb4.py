@@ -1,0 +1,82 @@
+"""4-bit embeddings on a student (issue 24): its fused int8 with 8-bit and with 4-bit
+embeddings (blocks of 32 and of 128), untrimmed and vocabulary-trimmed, benchmarked side by
+side by the lean predictor on the full test split, each with its own fallback.
+
+    HF_HUB_OFFLINE=1 python benchmarks/emb4.py --model outputs/optimize-full/student-3l-0-2-4 \
+        --data_file ../shared/data/clinc150/data_oos_plus.json --output_dir outputs/emb4
+
+Writes OUTPUT_DIR/benchmark/report.{json,md,png} and OUTPUT_DIR/emb4.md (the table below).
+Run it on an otherwise idle machine: it times every variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+from slimformer.compression.args import CompressArguments
+from slimformer.compression.chains import chain_of, run_chains
+from slimformer.compression.passes.base import PassContext
+from slimformer.compression.passes.onnx_emb4 import Emb4Config
+from slimformer.compression.variants import fit_fallbacks
+from slimformer.compression.vocab import TrimVocabArguments, trim_vocabulary
+from slimformer.data.args import DataArguments
+from slimformer.evaluation.benchmark import benchmark_folders
+from slimformer.evaluation.settings import BenchmarkSettings
+
+CHAINS = {"int8": ("onnx > O2 > int8", None), "emb4": ("onnx > emb4 > O2 > int8", 32),
+          "emb4-b128": ("onnx > emb4 > O2 > int8", 128)}
+
+
+def variants(model: Path, out: Path, prefix: str) -> dict[str, Path]:
+    """The model's three fused int8 variants, in out/."""
+    chains = []
+    for name, (spec, block) in CHAINS.items():
+        chain = chain_of(spec, CompressArguments())
+        if block is not None:  # the block size is a config of the pass, not of compress
+            configs = tuple(Emb4Config(block_size=block) if p.name == "emb4" else c
+                            for p, c in zip(chain.passes, chain.configs))
+            chain = dataclasses.replace(chain, key=name, configs=configs)
+        chains.append(dataclasses.replace(chain, key=name))
+    final = {c.key: out / f"{prefix}-{c.key}" for c in chains}
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        return run_chains(model, chains, final, Path(scratch), PassContext())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data_file", required=True)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=False)
+    data = DataArguments(data_file=args.data_file)
+    trimmed = trim_vocabulary(TrimVocabArguments(model=args.model,
+                                                 output_dir=str(out / "trimmed")), data)
+    made = {**variants(Path(args.model), out, "untrimmed"),
+            **{f"trimmed-{k}": v for k, v in variants(trimmed, out, "trimmed").items()}}
+    fit_fallbacks(made, None, data, threads=2)
+    specs = [f"{name if name.startswith('trimmed-') else 'untrimmed-' + name}={p}@onnx-lean"
+             for name, p in made.items()]
+    paths = benchmark_folders(specs, data, BenchmarkSettings(threads=2, rounds=args.rounds),
+                              out / "benchmark", baseline=specs[0].split("=")[0])
+    report = json.loads(paths["json"].read_text())
+    lines = ["| variant | size MB | test acc. % (fallback) | test acc. % (none) | "
+             "p50 ms (rounds) |", "|---|---|---|---|---|"]
+    for row in report["variants"]:
+        latency = row["latency_ms"]
+        lines.append(f"| {row['name']} | {row['size_mb']:.2f} | "
+                     f"{100 * row['with_fallback']['accuracy']:.2f} | "
+                     f"{100 * row['accuracy']:.2f} | {latency['p50']:.3f} "
+                     f"({latency['p50_min']:.3f}-{latency['p50_max']:.3f}) |")
+    (out / "emb4.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

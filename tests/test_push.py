@@ -20,7 +20,8 @@ import requests
 
 from slimformer.errors import SlimformerError
 from slimformer.hub.push import push
-from slimformer.hub.staging import dry_run, load_report, plan_push, report_plot
+from slimformer.hub.push_plan import load_report, plan_push
+from slimformer.hub.staging import dry_run, report_plot
 
 from .test_card import FAKE_TOKEN, Run, build_run
 

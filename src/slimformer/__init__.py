@@ -54,7 +54,7 @@ _API: dict[str, tuple[str, str]] = {
     "write_report": ("slimformer.evaluation.report", "write_report"),
     # hub
     "render_card": ("slimformer.hub.card", "render_card"),
-    "plan_push": ("slimformer.hub.staging", "plan_push"),
+    "plan_push": ("slimformer.hub.push_plan", "plan_push"),
     "dry_run": ("slimformer.hub.staging", "dry_run"),
     "push": ("slimformer.hub.push", "push"),
     # the whole chain

@@ -12,7 +12,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from slimformer.errors import fail
-from slimformer.hub.staging import RepoPlan, is_main_process, stage_repositories
+from slimformer.hub.push_plan import RepoPlan, is_main_process
+from slimformer.hub.staging import stage_repositories
 
 logger = logging.getLogger(__name__)
 

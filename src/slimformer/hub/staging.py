@@ -1,10 +1,11 @@
 """Publishing benchmarked variants to the Hugging Face Hub, one model repository per variant.
 
-`plan_push` turns a benchmark report into a list of repositories (`<namespace>/<name>-<variant>`
-with the variant's folder); `stage_repositories` writes each repository's exact content into a
-local folder: the publishable model files, a provenance record and config without local paths,
-the generated card (README.md) and the benchmark plot. A dry run moves those folders to a folder
-of your choice; a real push checks everything it can before it writes anything:
+`plan_push` (hub/push_plan.py) turns a benchmark report into a list of repositories
+(`<namespace>/<name>-<variant>` with the variant's folder); `stage_repositories` writes each
+repository's exact content into a local folder: the publishable model files, a provenance record
+and config without local paths, the generated card (README.md) and the benchmark plot. A dry run
+moves those folders to a folder of your choice; a real push checks everything it can before it
+writes anything:
 
 1. the token (from `HF_TOKEN` or `huggingface-cli login`; never printed, never written),
 2. offline mode, the Hub's answer to `whoami`, and that the token may write to the namespace,
@@ -17,10 +18,7 @@ deleted again. Only the main process pushes when several run (torchrun, accelera
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from slimformer.errors import fail
-from slimformer.files import read_json, staged_folder, write_marker
+from slimformer.files import staged_folder, write_marker
 from slimformer.hub.card import PLOT_FILE, render_card
+from slimformer.hub.push_plan import RepoPlan, folder_map
 from slimformer.hub.sanitize import check_public, public_value
 from slimformer.provenance import FILENAME as PROVENANCE_FILE
-from slimformer.serving.registry import parse_spec
 
 # What a model repository gets from a variant folder (top level only: checkpoints, TensorBoard
 # runs and optimizer states stay home). Weights only as safetensors or ONNX, never pickles.
@@ -52,116 +50,7 @@ SANITIZED = ("config.json", "tokenizer_config.json", "special_tokens_map.json",
              "metrics.json", "slimformer-int8.json", PROVENANCE_FILE)
 
 
-REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[A-Za-z0-9_]?")
-
-
 DRY_RUN_STEP = "push-dry-run"
-
-
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK")
-
-
-@dataclass
-class RepoPlan:
-    """One repository to publish: a benchmarked variant and where it goes."""
-
-    variant: str
-    kind: str
-    folder: Path
-    repo_id: str
-
-
-def is_main_process() -> bool:
-    """False in the non-zero ranks of a distributed launch (torchrun, accelerate, SLURM, MPI)."""
-    for name in RANK_VARIABLES:
-        value = os.environ.get(name)
-        if value not in (None, "") and value.strip() != "0":
-            return False
-    return True
-
-
-def load_report(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "report.json"
-    if not path.is_file():
-        fail(f"benchmark report not found: {path} (run recipes/benchmark.py first)")
-    report = read_json(path)
-    if not isinstance(report, dict) or not report.get("variants") \
-            or "environment" not in report:
-        fail(f"{path} is not a slimformer benchmark report (no variants or environment)")
-    return report
-
-
-def repo_id_for(namespace: str, name: str, variant: str) -> str:
-    repo_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-{variant}").strip("-.")
-    if not namespace or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", namespace):
-        fail(f"bad Hub namespace {namespace!r}: use your user name or an organization's")
-    if not REPO_NAME.fullmatch(repo_name) or "--" in repo_name or ".." in repo_name:
-        fail(f"cannot make a valid Hub repository name from {name!r} and variant {variant!r} "
-             f"({repo_name!r}: letters, digits, '-', '_', '.', at most 96 characters, "
-             "no '--' or '..')")
-    return f"{namespace}/{repo_name}"
-
-
-def resolve_folder(raw: str, report_path: Path | None) -> Path:
-    """A report row's folder: as written, else relative to the report's own folder."""
-    from slimformer.models.aliases import resolve_path
-
-    folder = resolve_path(raw)
-    if not folder.is_dir() and report_path is not None and not folder.is_absolute():
-        beside = report_path.parent / raw
-        if beside.is_dir():
-            return beside
-    return folder
-
-
-def plan_push(report: dict[str, Any], namespace: str, name: str,
-              variants: list[str] | None = None,
-              report_path: str | Path | None = None) -> list[RepoPlan]:
-    """One repository per benchmarked variant; `variants` (NAME or NAME=FOLDER) picks some
-    of them and may point them at another folder than the report's."""
-    if not name:
-        fail("no model name given: pass --name (repositories are <namespace>/<name>-<variant>)")
-    rows = {row["name"]: row for row in report["variants"]}
-    report_path = Path(report_path) if report_path is not None else None
-    chosen: dict[str, str | None] = {}
-    for spec in variants or []:
-        if "=" in spec:
-            variant, folder, _ = parse_spec(spec)
-        else:
-            variant, folder = spec, None
-        if variant not in rows:
-            fail(f"variant {variant!r} is not in the benchmark report; it has: "
-                 f"{', '.join(rows)}")
-        chosen[variant] = folder
-    plans = []
-    for variant, row in rows.items():
-        if variants and variant not in chosen:
-            continue
-        raw = chosen.get(variant) or row.get("path")
-        if not raw:
-            fail(f"variant {variant!r} has no folder in the report; pass {variant}=FOLDER")
-        folder = resolve_folder(str(raw), report_path)
-        if not folder.is_dir():
-            fail(f"folder of variant {variant!r} not found: {folder}")
-        plans.append(RepoPlan(variant, row.get("kind", "pytorch"), folder,
-                              repo_id_for(namespace, name, variant)))
-    if not plans:
-        fail("nothing to push: the report has no variants")
-    repo_ids = [p.repo_id for p in plans]
-    if len(set(repo_ids)) != len(repo_ids):
-        fail(f"two variants map to the same repository: {', '.join(repo_ids)}")
-    return plans
-
-
-def folder_map(plans: list[RepoPlan]) -> dict[str, str]:
-    """Local folders (as given and resolved) -> repository ids, to replace paths in the cards."""
-    mapping = {}
-    for plan in plans:
-        mapping[str(plan.folder)] = plan.repo_id
-        mapping[str(plan.folder.resolve())] = plan.repo_id
-    return mapping
 
 
 def published_files(folder: Path) -> list[Path]:

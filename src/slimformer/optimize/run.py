@@ -210,7 +210,8 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
 def publish(args: OptimizeArguments, report: dict[str, Any], benchmark_dir: Path,
             run: Path) -> None:
     """Every variant's repository with its card under run/hub; with --push, on the Hub."""
-    from slimformer.hub.staging import dry_run, plan_push, report_plot
+    from slimformer.hub.push_plan import plan_push
+    from slimformer.hub.staging import dry_run, report_plot
 
     report_path = benchmark_dir / "report.json"
     plans = plan_push(report, args.namespace, args.name, report_path=report_path)

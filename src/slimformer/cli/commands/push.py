@@ -25,14 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     from slimformer.errors import fail
     from slimformer.files import check_target
     from slimformer.hub.push import push
-    from slimformer.hub.staging import (
-        DRY_RUN_STEP,
-        dry_run,
-        is_main_process,
-        load_report,
-        plan_push,
-        report_plot,
-    )
+    from slimformer.hub.push_plan import is_main_process, load_report, plan_push
+    from slimformer.hub.staging import DRY_RUN_STEP, dry_run, report_plot
 
     (args,) = parse_args(ARGUMENTS, argv, description=__doc__)
     if not is_main_process():

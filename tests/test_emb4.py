@@ -73,8 +73,9 @@ def test_emb4_in_the_wrong_place_is_refused_before_any_work(spec, settings, mess
         chain_of(spec, CompressArguments(**settings))
 
 
-def test_a_bad_block_size_is_refused():
+def test_a_bad_block_size_is_refused_and_another_names_its_folder():
     from slimformer.compression.passes.onnx_emb4 import Emb4Config
 
+    assert (Emb4Config().label, Emb4Config(block_size=128).label) == ("emb4", "emb4-b128")
     with pytest.raises(SlimformerError, match="block size must be 16, 32"):
         Emb4Config(block_size=24)

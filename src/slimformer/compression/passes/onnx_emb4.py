@@ -28,6 +28,11 @@ class Emb4Config:
             fail(f"4-bit embedding block size must be 16, 32, 64, 128 or 256, got "
                  f"{self.block_size}")
 
+    @property
+    def label(self) -> str:
+        """Its part of a folder's name: emb4, or emb4-b128 for another block size."""
+        return "emb4" if self.block_size == 32 else f"emb4-b{self.block_size}"
+
 
 def run(source: Path, target: Path, config: Emb4Config, context: PassContext) -> None:
     import onnx

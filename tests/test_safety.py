@@ -184,6 +184,21 @@ def test_predict_refuses_what_is_not_texts(predictors, texts, message):
             variant.predict_logits(texts)
 
 
+def test_predict_reads_any_ordered_sequence_of_texts(predictors):
+    import datasets
+    import numpy as np
+
+    texts = ["what is my balance", "transfer money"]
+    column = datasets.Dataset.from_dict({"text": texts})["text"]  # not a list in datasets 4
+    for variant in predictors:
+        expected = variant.predict(texts)
+        assert variant.predict(column) == expected
+        assert variant.predict(np.array(texts)) == expected
+        for unordered, name in (({"hi"}, "set"), (b"hi", "bytes")):
+            with pytest.raises(SlimformerError, match=f"got {name}"):
+                variant.predict(unordered)
+
+
 def test_predict_rules_for_strings_and_blank_texts(predictors):
     for variant in predictors:
         one = variant.predict("what is my balance")

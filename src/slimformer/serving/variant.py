@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,12 @@ def check_texts(texts: Any) -> list[str]:
     if texts is None:
         fail("predict() needs a list of texts, got None")
     if not isinstance(texts, list | tuple):
-        fail(f"predict() needs a list of texts, got {type(texts).__name__}")
+        # A sequence that is not a list (a datasets Column, a numpy array of strings) is read
+        # in order; a mapping, a set or bytes is refused.
+        ordered = hasattr(texts, "__len__") and hasattr(texts, "__getitem__")
+        if not ordered or isinstance(texts, bytes | bytearray | Mapping):
+            fail(f"predict() needs a list of texts, got {type(texts).__name__}")
+        texts = list(texts)
     if not texts:
         fail("predict() needs at least one text, got an empty list")
     for i, text in enumerate(texts):

@@ -21,7 +21,7 @@ import torch
 from transformers import DataCollatorWithPadding, TrainingArguments
 
 from slimformer.compression.pruning.args import PruningArguments
-from slimformer.compression.pruning.compact import compact, export_pruned_onnx, save_pruned
+from slimformer.compression.pruning.compact import compact, save_pruned
 from slimformer.compression.pruning.masks import Pruner
 from slimformer.compression.pruning.report import (
     layer_stats,
@@ -137,7 +137,7 @@ def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRun
         write_provenance(folder, "prune", settings, source=source)
 
     save_pruned(model, tokenizer, output_dir, write_extras, overwrite)
-    int8 = export_int8(model, tokenizer, onnx_dir, output_dir, overwrite) if onnx_dir else None
+    int8 = export_int8(output_dir, onnx_dir, overwrite) if onnx_dir else None
     if int8 is not None and not recipe.skip_eval:
         # The exports carry the FP32 model's fallback rule; int8 moves the logits: refit each.
         from slimformer.compression.variants import fit_fallbacks
@@ -206,22 +206,19 @@ def prune_and_compact(model_args: ModelArguments, data_args: DataArguments,
     return model, tokenizer, metrics, report, log
 
 
-def export_int8(model: torch.nn.Module, tokenizer: Any, onnx_dir: Path, source: Path,
-                overwrite: bool) -> Path:
-    """Export the compacted model itself (from_pretrained cannot rebuild its per-layer widths),
-    then the same `opt > int8` chain as any other ONNX export; the fused FP32 graph is a step
-    in this run's own scratch folder."""
+def export_int8(pruned: Path, onnx_dir: Path, overwrite: bool) -> Path:
+    """The saved pruned model through the same `onnx > opt > int8` chain as any other model
+    (the export pass reads its per-layer widths): the export into `onnx_dir`, its fused int8
+    beside it, the fused FP32 graph a step in this run's own scratch folder."""
     import tempfile
 
     from slimformer.compression.args import CompressArguments
     from slimformer.compression.chains import chain_of, run_chains
     from slimformer.compression.passes.base import PassContext
 
-    chain = chain_of("opt > int8", CompressArguments(), start="onnx")  # checked before export
-    export_pruned_onnx(model, tokenizer, onnx_dir, source=source, overwrite=overwrite)
-    int8 = int8_folder(onnx_dir)
+    export, int8 = (chain_of(key, CompressArguments()) for key in ("onnx", "onnx > opt > int8"))
+    final = {export.key: onnx_dir, int8.key: int8_folder(onnx_dir)}
     with tempfile.TemporaryDirectory(prefix=".slimformer-steps-", dir=onnx_dir.parent) as tmp:
-        run_chains(onnx_dir, [chain], {chain.key: int8}, Path(tmp),
-                   PassContext(overwrite=overwrite))
-    logger.info("wrote %s and %s", onnx_dir, int8)
-    return int8
+        run_chains(pruned, [export, int8], final, Path(tmp), PassContext(overwrite=overwrite))
+    logger.info("wrote %s and %s", onnx_dir, final[int8.key])
+    return final[int8.key]

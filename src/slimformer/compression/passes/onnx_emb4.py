@@ -35,7 +35,6 @@ class Emb4Config:
 
 
 def run(source: Path, target: Path, config: Emb4Config, context: PassContext) -> None:
-    import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
@@ -46,11 +45,10 @@ def run(source: Path, target: Path, config: Emb4Config, context: PassContext) ->
     from slimformer.models.onnx_files import ONNX_NAME, load_onnx_model, onnx_file
     from slimformer.provenance import write_provenance
 
-    path = onnx_file(source)
-    load_onnx_model(path)  # a damaged graph is one line naming the file
+    model = load_onnx_model(onnx_file(source))  # a damaged graph: one line naming the file
     options = {"block_size": config.block_size, "is_symmetric": config.symmetric,
                "op_types_to_quantize": ("Gather",), "quant_axes": (("Gather", 1),)}
-    quantizer = MatMulNBitsQuantizer(onnx.load(path), algo_config=DefaultWeightOnlyQuantConfig(
+    quantizer = MatMulNBitsQuantizer(model, algo_config=DefaultWeightOnlyQuantConfig(
         **options), **options)
     noisy = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level, noisy.level = noisy.level, logging.WARNING  # it logs every node it looks at

@@ -139,8 +139,7 @@ def load_classifier(name_or_path: str, labels: list[str] | None = None,
 def load_model_config(name_or_path: str) -> Any:
     """A model's config (folder, Hub id or alias) without its weights, for checks before work."""
     name_or_path = resolve_model(name_or_path)
-    if Path(name_or_path).is_dir():
-        check_model_folder(Path(name_or_path))
+    check_model_folder(Path(name_or_path))
     try:
         return AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:

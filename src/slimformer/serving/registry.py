@@ -12,7 +12,7 @@ from pathlib import Path
 
 from slimformer.errors import fail
 from slimformer.models.aliases import resolve_path
-from slimformer.serving.kinds import DECLARED
+from slimformer.serving.kinds import DECLARED, kind_named
 from slimformer.serving.variant import Variant
 
 # Kind name -> "module:Class", from the kinds' declarations (serving/kinds.py).
@@ -21,9 +21,7 @@ UNDETECTED_KINDS = {kind.name for kind in DECLARED if not kind.detected}
 
 
 def variant_class(kind: str) -> type[Variant]:
-    if kind not in KINDS:
-        fail(f"unknown variant kind {kind!r}; known: {', '.join(KINDS)}")
-    module, cls = KINDS[kind].split(":")
+    module, cls = kind_named(kind).runner.split(":")
     try:
         return getattr(importlib.import_module(module), cls)
     except ModuleNotFoundError as err:

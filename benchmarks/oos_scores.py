@@ -38,7 +38,12 @@ def rows_for(spec: str, dataset, data_args: DataArguments) -> list[str]:
             logits["validation"], dataset["validation"],
             DataArguments(**{**vars(data_args), "fallback_score": score}))
         for split in ("validation", "test"):
-            ids = logits[split].argmax(-1) if rule is None else rule.predict_ids(logits[split])
+            if rule is None:
+                ids = logits[split].argmax(-1)
+            elif split == "validation":  # mahalanobis: out-of-fold, as its threshold was fitted
+                ids = rule.predict_fitted_ids(logits[split], labels[split])
+            else:
+                ids = rule.predict_ids(logits[split])
             found = clinc_scores(ids, labels[split], rule.oos_id if rule else None)
             cells += [f"{100 * found[k]:.2f}" for k in ("accuracy", "in_scope_accuracy",
                                                          "oos_recall")]

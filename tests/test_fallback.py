@@ -220,7 +220,8 @@ def test_temperature_scaling_fits_a_temperature_on_in_scope_rows():
 def test_auto_keeps_the_score_that_answers_validation_best():
     logits, labels = synthetic(3000, 0.2, 7)
     rule = fit_rule(logits, labels, OOS, score="auto")
-    assert set(rule.compared) == {"max_logit", "max_softmax", "temperature_softmax", "energy"}
+    assert set(rule.compared) == {"max_logit", "max_softmax", "temperature_softmax", "energy",
+                                  "mahalanobis"}
     best = max(v["accuracy"] for v in rule.compared.values())
     assert rule.figures["with"]["accuracy"] == best == rule.compared[rule.score]["accuracy"]
     for score in rule.compared:
@@ -229,7 +230,7 @@ def test_auto_keeps_the_score_that_answers_validation_best():
     assert FallbackRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
 
 
-@pytest.mark.parametrize("score", ["max_softmax", "temperature_softmax", "energy"])
+@pytest.mark.parametrize("score", ["max_softmax", "temperature_softmax", "energy", "mahalanobis"])
 def test_every_variant_kind_applies_each_stored_score(exported, clinc, score):
     from slimformer.data.args import DataArguments
     from slimformer.serving.fallback import rule_for_split
@@ -272,6 +273,6 @@ def test_the_auto_rule_is_fitted_without_test(clinc, tokenizer):
                              data_args)
     second = measure_accuracy(variant, clinc["test"].select(range(64, 200)), 32, "oos",
                               validation, data_args)
-    for key in ("threshold", "score", "temperature", "compared"):
+    for key in ("threshold", "score", "temperature", "compared", "centroids"):
         assert first["fallback"][key] == second["fallback"][key]
-    assert len(first["fallback"]["compared"]) == 4
+    assert len(first["fallback"]["compared"]) == 5

@@ -23,8 +23,8 @@ class DataArguments:
         "help": "the out-of-scope label (fallback answer); data without it has no OOS metrics"})
     fallback_score: str = field(default="max_logit", metadata={
         "help": "out-of-scope fallback's confidence: max_logit, max_softmax, "
-                "temperature_softmax, energy, or auto (each fitted, the best on validation "
-                "kept)"})
+                "temperature_softmax, energy, mahalanobis (distance to the intents' mean "
+                "logits), or auto (each fitted, the best on validation kept)"})
     max_in_scope_drop: float = field(default=0.5, metadata={
         "help": "fallback threshold: the highest that costs at most this many points of "
                 "validation in-scope accuracy"})
@@ -34,7 +34,8 @@ class DataArguments:
     max_length: int = field(default=128, metadata={"help": "tokenizer truncation length"})
 
     def __post_init__(self) -> None:
-        scores = ("max_logit", "max_softmax", "temperature_softmax", "energy", "auto")
+        scores = ("max_logit", "max_softmax", "temperature_softmax", "energy", "mahalanobis",
+                  "auto")
         if self.fallback_score not in scores:
             from slimformer.errors import fail
 

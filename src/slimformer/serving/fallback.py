@@ -4,7 +4,8 @@ The rule thresholds a confidence score computed from the logits alone (so every 
 the lean predictor included, applies it the same way): the largest logit among the in-scope
 labels (MaxLogit, Hendrycks et al. 2022), the largest in-scope softmax probability (Larson
 et al. 2019's baseline), the same at a temperature fitted on the in-scope validation rows
-(Guo et al. 2017), or the negative energy, logsumexp of the in-scope logits (Liu et al. 2020).
+(Guo et al. 2017), the negative energy, logsumexp of the in-scope logits (Liu et al. 2020),
+or minus the Mahalanobis distance of the logits to the nearest intent's mean (centroids.py).
 Below the threshold the answer is the out-of-scope label. Score "auto" fits each and keeps
 the one whose rule answers the validation split best.
 
@@ -24,15 +25,23 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slimformer.errors import fail
+from slimformer.serving.centroids import (
+    check_centroids,
+    fit_centroids,
+    nearest_distance,
+    out_of_fold_distances,
+    prepared,
+)
 
 CONFIG_KEY = "oos_fallback"
-SCORES = ("max_logit", "max_softmax", "temperature_softmax", "energy")
+SCORES = ("max_logit", "max_softmax", "temperature_softmax", "energy", "mahalanobis")
 AUTO = "auto"  # fit every score, keep the one that answers validation best
 DEFAULT_SCORE = "max_logit"
 DEFAULT_MAX_IN_SCOPE_DROP = 0.5
@@ -45,13 +54,19 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def confidence(logits: np.ndarray, score: str, oos_id: int,
-               temperature: float = 1.0) -> np.ndarray:
+def confidence(logits: np.ndarray, score: str, oos_id: int, temperature: float = 1.0,
+               centroids: dict[str, Any] | None = None, arrays: Any = None) -> np.ndarray:
     """Each row's confidence that it is in scope: its largest in-scope logit (max_logit), the
     largest in-scope probability (max_softmax; temperature_softmax at a fitted temperature,
-    Guo et al. 2017), or the negative energy T * logsumexp(in-scope logits / T) (Liu et al.
-    2020)."""
+    Guo et al. 2017), the negative energy T * logsumexp(in-scope logits / T) (Liu et al.
+    2020), or minus the squared Mahalanobis distance to the nearest intent mean."""
     logits = np.asarray(logits, dtype=np.float64)
+    if score == "mahalanobis":
+        width = len((centroids or {}).get("precision", []))
+        if logits.ndim != 2 or logits.shape[1] != width:
+            fail(f"the fallback's centroids have {width} dimensions, the model gives "
+                 f"{logits.shape[-1]} logits: the rule was fitted for another model")
+        return -nearest_distance(logits, centroids, arrays)
     if score in ("max_softmax", "temperature_softmax"):
         values = softmax(logits, temperature if score == "temperature_softmax" else 1.0)
     elif score in ("max_logit", "energy"):
@@ -91,9 +106,16 @@ class FallbackRule:
     temperature: float = 1.0  # of temperature_softmax (fitted) and energy
     # with score "auto": each score's figures with its own threshold on the fitting split
     compared: dict[str, dict[str, float]] = field(default_factory=dict)
+    # of mahalanobis: intent means and shared precision of the logits (centroids.py)
+    centroids: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def centroid_arrays(self) -> Any:
+        return prepared(self.centroids) if self.centroids else None
 
     def confidence(self, logits: np.ndarray) -> np.ndarray:
-        return confidence(logits, self.score, self.oos_id, self.temperature)
+        return confidence(logits, self.score, self.oos_id, self.temperature, self.centroids,
+                          self.centroid_arrays)
 
     def predict_ids(self, logits: np.ndarray) -> np.ndarray:
         """The model's argmax, or the out-of-scope id where confidence is below threshold."""
@@ -101,8 +123,27 @@ class FallbackRule:
         ids = logits.argmax(axis=-1)
         return np.where(self.confidence(logits) < self.threshold, self.oos_id, ids)
 
+    def predict_fitted_ids(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """predict_ids on the split the rule was fitted on: for mahalanobis, each row against
+        means fitted without its fold (the fitted rows' own distances are too small)."""
+        if self.score != "mahalanobis":
+            return self.predict_ids(logits)
+        logits = np.asarray(logits)
+        distances = out_of_fold_distances(logits, np.asarray(labels), self.oos_id)
+        return np.where(-distances < self.threshold, self.oos_id, logits.argmax(axis=-1))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The rule without its centroids' arrays: for reports, which need no 45,000 numbers
+        per variant."""
+        data = self.to_dict()
+        if data["centroids"]:
+            data["centroids"] = {"shape": [len(self.centroids["means"]),
+                                           len(self.centroids["precision"])],
+                                 "shrinkage": self.centroids.get("shrinkage")}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FallbackRule:
@@ -120,6 +161,8 @@ class FallbackRule:
                 math.isfinite(float(rule.temperature)) and float(rule.temperature) > 0):
             fail(f"malformed {CONFIG_KEY} in config.json: score {rule.score!r}, "
                  f"threshold {rule.threshold!r}, temperature {rule.temperature!r}")
+        if rule.score == "mahalanobis" and (problem := check_centroids(rule.centroids)):
+            fail(f"malformed {CONFIG_KEY} in config.json: {problem}")
         return rule
 
     def describe(self) -> str:
@@ -127,7 +170,9 @@ class FallbackRule:
                 "max_softmax": "largest in-scope softmax probability",
                 "temperature_softmax": "largest in-scope softmax probability at temperature "
                                        f"{self.temperature:.3g}",
-                "energy": "negative energy (logsumexp of the in-scope logits)"}[self.score]
+                "energy": "negative energy (logsumexp of the in-scope logits)",
+                "mahalanobis": "minus the squared Mahalanobis distance of the logits to the "
+                               "nearest intent's mean"}[self.score]
         return (f"`{self.label}` when the {what} is below {self.threshold:.4g} (fitted on the "
                 f"{self.fitted_on} split: at most {self.max_in_scope_drop} pt of in-scope "
                 "accuracy given up)")
@@ -163,24 +208,37 @@ def fit_one(logits: np.ndarray, labels: np.ndarray, oos_id: int, label: str, sco
     in_scope = labels != oos_id
     temperature = (fit_temperature(logits[in_scope], labels[in_scope])
                    if score == "temperature_softmax" else 1.0)
-    values = confidence(logits, score, oos_id, temperature)
+    centroids = fit_centroids(logits, labels, oos_id) if score == "mahalanobis" else {}
+    # The threshold sees out-of-fold distances: the fitted rows' own are too small.
+    values = (-out_of_fold_distances(logits, labels, oos_id) if centroids
+              else confidence(logits, score, oos_id, temperature))
+    threshold = threshold_within(values, predicted, labels, oos_id, max_in_scope_drop)
+    rule = FallbackRule(threshold=threshold, oos_id=int(oos_id), label=label, score=score,
+                        max_in_scope_drop=max_in_scope_drop, fitted_on=split,
+                        temperature=temperature, centroids=centroids)
+    from slimformer.data.metrics import clinc_scores  # evaluate: not for the lean predictor
+
+    # The rule's figures come from the values its threshold was fitted on (out-of-fold ones
+    # for mahalanobis), so "auto" compares scores on an equal footing.
+    answers = np.where(values < threshold, oos_id, predicted)
+    rule.figures = {"without": clinc_scores(predicted, labels, oos_id),
+                    "with": clinc_scores(answers, labels, oos_id)}
+    return rule
+
+
+def threshold_within(values: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
+                     oos_id: int, max_in_scope_drop: float) -> float:
+    """The highest threshold on `values` that turns at most `max_in_scope_drop` points of the
+    in-scope rows from right to `oos`."""
+    in_scope = labels != oos_id
     # Raising the threshold past a right in-scope answer makes it wrong; wrong ones stay wrong.
     right = np.sort(values[in_scope & (predicted == labels)])
     allowed = math.floor(max_in_scope_drop / 100 * in_scope.sum() + 1e-9)
     if len(right) == 0:
-        threshold = float(values.max()) + 1.0
-    elif allowed >= len(right):
-        threshold = float(np.nextafter(right[-1], np.inf))
-    else:
-        threshold = float(right[allowed])  # exactly `allowed` right answers lie below it
-    rule = FallbackRule(threshold=threshold, oos_id=int(oos_id), label=label, score=score,
-                        max_in_scope_drop=max_in_scope_drop, fitted_on=split,
-                        temperature=temperature)
-    from slimformer.data.metrics import clinc_scores  # evaluate: not for the lean predictor
-
-    rule.figures = {"without": clinc_scores(predicted, labels, oos_id),
-                    "with": clinc_scores(rule.predict_ids(logits), labels, oos_id)}
-    return rule
+        return float(values.max()) + 1.0
+    if allowed >= len(right):
+        return float(np.nextafter(right[-1], np.inf))
+    return float(right[allowed])  # exactly `allowed` right answers lie below it
 
 
 def rule_from_config(config: dict[str, Any]) -> FallbackRule | None:

@@ -140,7 +140,7 @@ class Service:
         metrics_file = self.folder / "metrics.json"
         return {"model": self.folder.name, "kind": variant.kind if variant else None,
                 "state": self.state, "labels": variant.labels if variant else None,
-                "fallback": rule.to_dict() | {"rule": rule.describe()} if rule else None,
+                "fallback": rule.summary() | {"rule": rule.describe()} if rule else None,
                 "slimformer_version": __version__, "settings": self.settings.to_dict(),
                 "benchmark": self.summary,
                 "metrics": read_json(metrics_file) if metrics_file.is_file() else None}

@@ -42,7 +42,7 @@ def report(test_split, tokenizer):
 
 def test_constant_model_accuracy_is_its_class_share(report, test_split):
     labels = np.asarray(test_split["intent"])
-    oos, zero = (row for row in report["variants"])
+    oos, zero = (row for row in report.variants)
     assert oos["accuracy"] == pytest.approx(np.mean(labels == 42))
     assert oos["oos_recall"] == 1.0 and oos["in_scope_accuracy"] == 0.0
     assert zero["accuracy"] == pytest.approx(np.mean(labels == 0))
@@ -50,7 +50,7 @@ def test_constant_model_accuracy_is_its_class_share(report, test_split):
 
 
 def test_every_figure_is_sane(report):
-    for row in report["variants"]:
+    for row in report.variants:
         lat = row["latency_ms"]
         assert lat["n"] == 30 * 3  # every round's queries
         assert len(lat["p50_rounds"]) == 3
@@ -63,7 +63,7 @@ def test_every_figure_is_sane(report):
         assert row["throughput_qps"] > 0
         assert 0.5 < row["size_mb"] < 10  # ~1M float32 parameters
         assert 50 < row["peak_memory_mb"] < 4000
-    env = report["environment"]
+    env = report.environment
     assert env["threads"] == 1 and env["libraries"]["torch"] == torch.__version__
     assert env["cpu"]["model"] and isinstance(env["cpu"]["vnni"], bool)
     machine = env["machine"]
@@ -74,9 +74,9 @@ def test_every_figure_is_sane(report):
 def test_each_variant_is_timed_in_its_own_process(report):
     import os
 
-    timing = report["timing"]
+    timing = report.timing
     assert timing["method"] == "per-process rounds"
-    pids = {row["name"]: row["pids"] for row in report["variants"]}
+    pids = {row["name"]: row["pids"] for row in report.variants}
     # One process per variant, kept across rounds, neither this one nor the other's.
     assert all(len(p) == 1 for p in pids.values())
     assert pids["always-oos"] != pids["always-0"]
@@ -85,7 +85,7 @@ def test_each_variant_is_timed_in_its_own_process(report):
 
 
 def test_rounds_alternate(report):
-    turns = report["timing"]["turns"]
+    turns = report.timing["turns"]
     assert [t["variant"] for t in turns] == ["always-oos", "always-0"] * 3
     assert [t["round"] for t in turns] == [0, 0, 1, 1, 2, 2]
     # Turns never overlap: each starts after the previous one ended.
@@ -132,7 +132,7 @@ def test_speed_claims_need_ranges_apart(report, tmp_path):
     import copy
 
     report = copy.deepcopy(report)
-    oos, zero = report["variants"]
+    oos, zero = report.variants
     zero["latency_ms"].update(p50=1.0, p50_min=0.9, p50_max=1.1)
     oos["latency_ms"].update(p50=2.0, p50_min=1.05, p50_max=2.2)  # overlaps: no claim
     oos["timing_reliable"], oos["timing_notes"] = False, ["round p50s differ by 58% (> 15%)"]
@@ -183,6 +183,13 @@ def test_peak_memory_is_the_variant_process_not_its_parent(tiny_bert_folder, tes
     ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])
     variant = load_variant(f"tiny={tiny_bert_folder}", threads=1)
     report = benchmark_variants([variant], test_split, FAST)
-    peak = report["variants"][0]["peak_memory_mb"]
+    peak = report.variants[0]["peak_memory_mb"]
     assert 50 < peak < 1400, peak
     del ballast
+
+
+def test_the_written_report_reads_back_as_the_report(report, tmp_path):
+    from slimformer.evaluation.report_data import load_report
+
+    paths = write_report(report, tmp_path, baseline="always-0")
+    assert load_report(paths["json"]) == report

@@ -9,7 +9,6 @@ and report.png.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from slimformer.data.clinc import label2id
 from slimformer.errors import SlimformerError
+from slimformer.evaluation.report_data import BenchmarkReport, load_report
 from slimformer.hub.card import EXAMPLE_INTENT, EXAMPLE_QUERY, render_card
 from slimformer.hub.sanitize import check_public, leaked_strings
 from slimformer.provenance import write_provenance
@@ -45,7 +45,7 @@ class Run:
 
     root: Path
     folders: dict[str, Path]
-    report: dict
+    report: BenchmarkReport
     report_path: Path
 
 
@@ -151,7 +151,7 @@ def build_run(root: Path) -> Run:
                                  throughput_batches=1, measure_memory=False)
     report = benchmark_variants(variants, test, settings)
     paths = write_report(report, root / "benchmark", baseline="teacher")
-    return Run(root, folders, json.loads(paths["json"].read_text()), paths["json"])
+    return Run(root, folders, load_report(paths["json"]), paths["json"])
 
 
 @pytest.fixture(scope="session")
@@ -186,7 +186,7 @@ def test_card_parses_back_with_the_real_accuracy_in_its_model_index(hub_run, tmp
     card_for(hub_run, "onnx").save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
     data = loaded.data.to_dict()
-    row = next(r for r in hub_run.report["variants"] if r["name"] == "onnx")
+    row = next(r for r in hub_run.report.variants if r["name"] == "onnx")
     index = data["model-index"][0]
     assert index["name"] == "tiny-clinc-onnx"
     result = index["results"][0]
@@ -213,7 +213,7 @@ def test_card_body_compares_with_baseline_and_siblings(hub_run):
     if "onnx" not in hub_run.folders:
         pytest.skip("slimformer.onnx is not available")
     text = str(card_for(hub_run, "onnx"))
-    row = next(r for r in hub_run.report["variants"] if r["name"] == "onnx")
+    row = next(r for r in hub_run.report.variants if r["name"] == "onnx")
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert any("**onnx** (this model)" in line for line in table)
     teacher_line = next(line for line in table if "teacher" in line and "baseline" in line)
@@ -227,7 +227,7 @@ def test_card_body_compares_with_baseline_and_siblings(hub_run):
     assert f"| {speed_phrase(row)} |" in onnx_line
     assert row["speed_vs_baseline"] in ("faster", "slower", "no measurable difference")
     assert f"Latency p50, batch 1 | **{row['latency_ms']['p50']:.2f} ms**" in text
-    assert hub_run.report["environment"]["cpu"]["model"] in text  # the machine
+    assert hub_run.report.environment["cpu"]["model"] in text  # the machine
     assert "](benchmark.png)" in text
     assert "Export to ONNX" in text and "Fine-tuning" in text
     assert "larson-etal-2019-evaluation" in text and "CC BY 3.0" in text
@@ -382,13 +382,13 @@ def test_the_snippet_follows_the_files_not_the_benchmark_runtime(hub_run, tmp_pa
     if "onnx" not in hub_run.folders:
         pytest.skip("ONNX Runtime is not available")
     report = copy.deepcopy(hub_run.report)
-    onnx_row = next(r for r in report["variants"] if r["name"] == "onnx")
+    onnx_row = next(r for r in report.variants if r["name"] == "onnx")
     onnx_row["kind"] = "onnx-lean"
     pruned = masked_model("bert", "sigmoid", block="8x8", seed=5)  # per-layer widths
     compact(pruned)
     save_pruned(pruned, tokenizer, tmp_path / "pruned")
     assert is_pruned_folder(tmp_path / "pruned")
-    report["variants"].append({**copy.deepcopy(onnx_row), "name": "pruned",
+    report.variants.append({**copy.deepcopy(onnx_row), "name": "pruned",
                                "kind": "pytorch-pruned", "path": str(tmp_path / "pruned")})
     for name, folder, needle in (("onnx", hub_run.folders["onnx"],
                                   "ORTModelForSequenceClassification"),
@@ -408,9 +408,9 @@ def test_a_card_for_data_without_an_oos_label_says_it_has_no_fallback(hub_run):
     clinc_card = str(card_for(hub_run, name))
     assert "has no out-of-scope label" not in clinc_card
     report = copy.deepcopy(hub_run.report)
-    report["data"] = {"clinc": False, "name": "intents.csv", "labels": 3,
+    report.data = {"clinc": False, "name": "intents.csv", "labels": 3,
                       "example_label": "a", "oos_label": None, "oos_id": None}
-    for row in report["variants"]:
+    for row in report.variants:
         row.pop("fallback", None)
         row.pop("with_fallback", None)
     ids = repo_ids(hub_run)
@@ -436,7 +436,7 @@ def test_every_kind_declares_its_card_and_a_lean_row_publishes_as_onnx(hub_run):
     if "onnx" not in hub_run.folders:
         pytest.skip("slimformer.onnx is not available")
     report = copy.deepcopy(hub_run.report)
-    next(r for r in report["variants"] if r["name"] == "onnx")["kind"] = "onnx-lean"
+    next(r for r in report.variants if r["name"] == "onnx")["kind"] = "onnx-lean"
     ids = repo_ids(hub_run)
     card = render_card(report, "onnx", ids["onnx"], folder=hub_run.folders["onnx"],
                        repo_ids=ids, folders={str(f): ids[n] for n, f in hub_run.folders.items()})

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from slimformer.errors import SlimformerError
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.optimize.select import Budget, choose, pareto_front
 
 from .conftest import tiny_bert
@@ -27,10 +28,9 @@ def row(name, val, test, p50, size=10.0, kind="onnx-lean"):
             "latency_ms": {"p50": p50, "p50_min": p50 * 0.95, "p50_max": p50 * 1.05}}
 
 
-REPORT = {"variants": [row("teacher", 95.0, 87.0, 10.0, 90, "pytorch"),
-                       row("int8", 94.8, 86.9, 2.0, 23),
-                       row("student", 94.0, 86.5, 1.0, 17),
-                       row("student-fp32", 94.4, 86.6, 5.0, 60, "pytorch")]}
+REPORT = BenchmarkReport(environment={}, settings={}, test_rows=0, timing={}, variants=[
+    row("teacher", 95.0, 87.0, 10.0, 90, "pytorch"), row("int8", 94.8, 86.9, 2.0, 23),
+    row("student", 94.0, 86.5, 1.0, 17), row("student-fp32", 94.4, 86.6, 5.0, 60, "pytorch")])
 
 
 def test_the_fastest_within_the_budget_is_chosen_on_validation():
@@ -44,7 +44,7 @@ def test_the_fastest_within_the_budget_is_chosen_on_validation():
 
 def test_the_test_split_never_changes_the_choice():
     other = copy.deepcopy(REPORT)
-    for r in other["variants"]:
+    for r in other.variants:
         r["accuracy"] = {"teacher": 0.5, "int8": 0.1, "student": 0.99, "student-fp32": 0.2}[
             r["name"]]
     for budget in (Budget(0.5), Budget(1.0), Budget(2.0, max_latency_ms=4.0)):
@@ -59,7 +59,7 @@ def test_a_budget_nothing_meets_names_the_closest_candidate():
 
 
 def test_pareto_front():
-    assert set(pareto_front(REPORT["variants"])) == {"teacher", "int8", "student"}
+    assert set(pareto_front(REPORT.variants)) == {"teacher", "int8", "student"}
 
 
 # ---------------------------------------------------------------------------------------------

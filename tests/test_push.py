@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from slimformer.errors import SlimformerError
+from slimformer.evaluation.report_data import load_report
 from slimformer.hub.push import push
-from slimformer.hub.push_plan import load_report, plan_push
+from slimformer.hub.push_plan import plan_push
 from slimformer.hub.staging import dry_run, report_plot
 
 from .test_card import FAKE_TOKEN, Run, build_run

@@ -25,6 +25,7 @@ from slimformer.data.metrics import NO_OOS, clinc_scores
 from slimformer.errors import fail
 from slimformer.evaluation.environment import environment
 from slimformer.evaluation.report import write_report
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.evaluation.settings import BenchmarkSettings
 from slimformer.serving.fallback import FallbackRule, rule_for_split
 from slimformer.serving.registry import load_variant
@@ -45,14 +46,17 @@ def split_labels(split: Dataset) -> list[str]:
 
 
 def split_scores(logits: np.ndarray, split: Dataset, oos_label: str | None,
-                 rule: FallbackRule | None) -> dict[str, Any]:
-    """Scores of the model's argmax, and with the fallback rule applied (when there is one)."""
+                 rule: FallbackRule | None, fitted_here: bool = False) -> dict[str, Any]:
+    """Scores of the model's argmax, and with the fallback rule applied (when there is one);
+    `fitted_here`: the split is the one the rule was fitted on (validation)."""
     oos_id = oos_id_of(split_labels(split), oos_label)
     oos_id = NO_OOS if oos_id is None else oos_id
-    found = clinc_scores(logits.argmax(axis=-1), split[LABEL_COLUMN], oos_id)
+    labels = np.asarray(split[LABEL_COLUMN])
+    found = clinc_scores(logits.argmax(axis=-1), labels, oos_id)
     if rule is not None:
-        found["with_fallback"] = clinc_scores(rule.predict_ids(logits), split[LABEL_COLUMN],
-                                              oos_id)
+        ids = (rule.predict_fitted_ids(logits, labels) if fitted_here
+               else rule.predict_ids(logits))
+        found["with_fallback"] = clinc_scores(ids, labels, oos_id)
     return found
 
 
@@ -74,9 +78,10 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
         source = "fitted by the benchmark on validation"
     row = split_scores(logits["test"], test, oos_label, rule)
     if validation is not None:
-        row["validation"] = split_scores(logits["validation"], validation, oos_label, rule)
+        row["validation"] = split_scores(logits["validation"], validation, oos_label, rule,
+                                         fitted_here=True)
     if rule is not None:
-        row["fallback"] = {**rule.to_dict(), "source": source, "rule": rule.describe()}
+        row["fallback"] = {**rule.summary(), "source": source, "rule": rule.describe()}
     return row
 
 
@@ -160,8 +165,8 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
                        settings: BenchmarkSettings | None = None,
                        validation: Dataset | None = None,
                        oos_label: str | None = OOS_LABEL,
-                       data_args: DataArguments | None = None) -> dict[str, Any]:
-    """Every figure for every variant; returns the report dict.
+                       data_args: DataArguments | None = None) -> BenchmarkReport:
+    """Every figure for every variant; returns the report.
 
     Accuracy in this process; latency, throughput and memory per variant in its own process.
     With `validation`, each row also holds its scores on that split under "validation" (what a
@@ -193,9 +198,9 @@ def benchmark_variants(variants: list[Variant], test: Dataset,
     timing = {"method": "per-process rounds", "rounds": settings.rounds,
               "parent_pid": os.getpid(), "throughput_rows": speed["throughput_rows"],
               "turns": [asdict(t) for t in result.turns]}
-    return {"environment": environment(settings.threads, result.machine),
-            "settings": asdict(settings), "test_rows": len(test), "timing": timing,
-            "variants": list(results.values())}
+    return BenchmarkReport(environment=environment(settings.threads, result.machine),
+                           settings=asdict(settings), test_rows=len(test), timing=timing,
+                           variants=list(results.values()))
 
 
 def data_description(data_args: DataArguments, data: Any) -> dict[str, Any]:
@@ -232,7 +237,7 @@ def benchmark_folders(specs: list[str], data_args: DataArguments, settings: Benc
     report = benchmark_variants(variants, data["test"], settings,
                                 data["validation"] if with_validation else None,
                                 data_args.oos_label, data_args)
-    report["data"] = data_description(data_args, data)
+    report.data = data_description(data_args, data)
     with staged_folder(output_dir, overwrite, "benchmark", "--overwrite true") as stage:
         written = write_report(report, stage, baseline)
         write_marker(stage, "benchmark")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport, VariantRow
 from slimformer.serving.timing import MAX_SPREAD, NO_DIFFERENCE, speed_verdict
 
 # (column title, getter, decimals); every figure gets a ratio column against the baseline.
@@ -20,8 +21,8 @@ FIGURES = (
 )
 
 
-def find_baseline(report: dict[str, Any], baseline: str | None) -> dict[str, Any]:
-    variants = report["variants"]
+def find_baseline(report: BenchmarkReport, baseline: str | None) -> VariantRow:
+    variants = report.variants
     if baseline is None:
         return variants[0]
     for row in variants:
@@ -31,12 +32,12 @@ def find_baseline(report: dict[str, Any], baseline: str | None) -> dict[str, Any
          f"{', '.join(r['name'] for r in variants)}")
 
 
-def add_ratios(report: dict[str, Any], baseline: str | None) -> dict[str, Any]:
+def add_ratios(report: BenchmarkReport, baseline: str | None) -> BenchmarkReport:
     """Each figure's ratio to the baseline (variant / baseline), stored per variant, and
     whether its p50 differs measurably from the baseline's (their round ranges apart)."""
     base = find_baseline(report, baseline)
-    report["baseline"] = base["name"]
-    for row in report["variants"]:
+    report.baseline = base["name"]
+    for row in report.variants:
         row["ratios"] = {}
         for title, get, _ in FIGURES:
             value, ref = get(row), get(base)
@@ -47,7 +48,7 @@ def add_ratios(report: dict[str, Any], baseline: str | None) -> dict[str, Any]:
     return report
 
 
-def speed_phrase(row: dict[str, Any]) -> str:
+def speed_phrase(row: VariantRow) -> str:
     """The p50 ratio in words: a speed-up only when the round ranges do not overlap."""
     verdict, ratio = row.get("speed_vs_baseline"), (row.get("ratios") or {}).get("p50 ms")
     if verdict == "baseline":
@@ -61,14 +62,14 @@ def speed_phrase(row: dict[str, Any]) -> str:
     return NO_DIFFERENCE
 
 
-def p50_cell(row: dict[str, Any]) -> str:
+def p50_cell(row: VariantRow) -> str:
     lat = row["latency_ms"]
     if "p50_min" not in lat:
         return fmt(lat["p50"], 2)
     return f"{lat['p50']:.2f} ({lat['p50_min']:.2f}–{lat['p50_max']:.2f})"
 
 
-def timing_cell(row: dict[str, Any]) -> str:
+def timing_cell(row: VariantRow) -> str:
     if row.get("timing_reliable", True):
         return "ok"
     return "⚠ not reliable: " + "; ".join(row.get("timing_notes", []))
@@ -78,7 +79,7 @@ def fmt(value: float | None, decimals: int) -> str:
     return "n/a" if value is None else f"{value:,.{decimals}f}"
 
 
-def markdown_table(report: dict[str, Any]) -> str:
+def markdown_table(report: BenchmarkReport) -> str:
     header = ["Variant"]
     for title, _, _ in FIGURES:
         header += [title, "×base"]
@@ -86,7 +87,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             header += ["vs baseline"]
     header += ["Timing"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in report["variants"]:
+    for row in report.variants:
         cells = [row["name"]]
         for title, get, decimals in FIGURES:
             ratio = row["ratios"][title]
@@ -103,7 +104,7 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{100 * value:.2f}"
 
 
-def fallback_cell(row: dict[str, Any]) -> str:
+def fallback_cell(row: VariantRow) -> str:
     """Test scores with the fallback, and its rule (n/a: the data has no out-of-scope label)."""
     found = row.get("with_fallback")
     if not found:
@@ -124,14 +125,14 @@ def machine_line(env: dict[str, Any]) -> str:
             f"{machine['other_cores_busy']:.2f} cores while timing: {state}.")
 
 
-def markdown_report(report: dict[str, Any]) -> str:
-    env = report["environment"]
+def markdown_report(report: BenchmarkReport) -> str:
+    env = report.environment
     libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
-    settings = report["settings"]
+    settings = report.settings
     detail = ["| Variant | In-scope acc. % | OOS recall % | With the out-of-scope fallback: "
               "acc. / in-scope / OOS recall % | p95 ms | mean ± std ms |",
               "|---|---|---|---|---|---|"]
-    for row in report["variants"]:
+    for row in report.variants:
         lat = row["latency_ms"]
         detail.append(f"| {row['name']} | {percent(row['in_scope_accuracy'])} | "
                       f"{percent(row['oos_recall'])} | {fallback_cell(row)} | "
@@ -139,14 +140,14 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join([
         "# Benchmark report",
         "",
-        f"Baseline: **{report['baseline']}**. Ratios are variant / baseline (latency below 1× is "
+        f"Baseline: **{report.baseline}**. Ratios are variant / baseline (latency below 1× is "
         "faster; throughput above 1× is faster).",
         "",
         markdown_table(report),
         "",
         *detail,
         "",
-        f"Accuracy over {report['test_rows']} test rows, in one process. Latency, throughput "
+        f"Accuracy over {report.test_rows} test rows, in one process. Latency, throughput "
         f"and memory: each variant alone in a process of its own, the processes taking turns "
         f"in {settings.get('rounds', 1)} rounds; each turn runs {settings['warmup_queries']} "
         f"warm-up queries, then {settings['latency_queries']} distinct test queries at batch 1 "
@@ -174,7 +175,7 @@ def yes(flag: bool | None) -> str:
     return "n/a" if flag is None else ("yes" if flag else "no")
 
 
-def plot_report(report: dict[str, Any], path: Path) -> None:
+def plot_report(report: BenchmarkReport, path: Path) -> None:
     """Accuracy vs p50 latency, one bubble per variant sized by model size (the book's plot);
     the horizontal bar is the range of the round p50s."""
     import matplotlib
@@ -183,7 +184,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    rows = report["variants"]
+    rows = report.variants
     biggest = max(r["size_mb"] for r in rows) or 1.0
     for row in rows:
         lat = row["latency_ms"]
@@ -195,12 +196,12 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
                         ecolor="black", capsize=3, linewidth=0.8)
         ax.annotate(f"{row['name']}\n{row['size_mb']:.0f} MB", (x, y),
                     textcoords="offset points", xytext=(0, 14), ha="center", fontsize=8)
-    base = find_baseline(report, report.get("baseline"))
+    base = find_baseline(report, report.baseline)
     ax.axvline(base["latency_ms"]["p50"], linestyle="--", color="grey", linewidth=0.8)
     ax.set_xlabel("Latency p50 (ms, batch 1)")
     ax.set_ylabel("Accuracy (%)")
-    busy = (report["environment"].get("machine") or {}).get("busy")
-    ax.set_title(f"Accuracy vs latency ({report['environment']['threads']} threads); "
+    busy = (report.environment.get("machine") or {}).get("busy")
+    ax.set_title(f"Accuracy vs latency ({report.environment['threads']} threads); "
                  "bubble area = size" + ("\nMACHINE BUSY: timings not reliable" if busy else ""))
     ax.margins(x=0.25, y=0.25)
     ax.grid(alpha=0.3)
@@ -209,14 +210,14 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(report: dict[str, Any], output_dir: str | Path,
+def write_report(report: BenchmarkReport, output_dir: str | Path,
                  baseline: str | None = None) -> dict[str, Path]:
     """Write report.json, report.md and report.png; returns their paths."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     add_ratios(report, baseline)
     paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "report.png"}
-    paths["json"].write_text(json.dumps(report, indent=2))
+    paths["json"].write_text(json.dumps(report.to_dict(), indent=2))
     paths["md"].write_text(markdown_report(report))
     plot_report(report, paths["png"])
     return paths

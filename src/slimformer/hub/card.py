@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from huggingface_hub import ModelCard
 
 from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.hub.args import DEFAULT_LICENSE
 from slimformer.hub.card_body import EXAMPLE_INTENT, EXAMPLE_QUERY, card_body, template_text
 from slimformer.hub.card_data import card_data
-from slimformer.hub.report_rows import dataset_config_of, find_row
+from slimformer.hub.report_rows import dataset_config_of
 from slimformer.hub.sanitize import check_public, public_model_id
 from slimformer.provenance import read_provenance
 
@@ -30,7 +30,7 @@ __all__ = ["EXAMPLE_INTENT", "EXAMPLE_QUERY", "PLOT_FILE", "render_card", "templ
 PLOT_FILE = "benchmark.png"
 
 
-def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
+def render_card(report: BenchmarkReport, variant: str, repo_id: str, *,
                 folder: str | Path | None = None, repo_ids: dict[str, str] | None = None,
                 folders: dict[str, str] | None = None, base_model: str | None = None,
                 license: str = DEFAULT_LICENSE, dataset_config: str | None = None,
@@ -41,7 +41,7 @@ def render_card(report: dict[str, Any], variant: str, repo_id: str, *,
     `folders` maps local folders to repository ids (so provenance paths become ids);
     `base_model` (a Hub id) stands in where the provenance names no base model with a Hub id.
     """
-    row = find_row(report, variant)
+    row = report.row(variant)
     repo_ids = {**(repo_ids or {}), variant: repo_id}
     folders = folders or {}
     folder = Path(folder) if folder is not None else None

@@ -13,10 +13,10 @@ from typing import Any
 from slimformer import __version__
 from slimformer.errors import fail
 from slimformer.evaluation.report import fmt, p50_cell, speed_phrase
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.hub.card_steps import base_display, describe_steps, kind_title, summary_sentence
 from slimformer.hub.report_rows import (
     FULL_TEST_ROWS,
-    find_row,
     is_clinc,
     machine_summary,
     quantizing,
@@ -114,10 +114,10 @@ def p50_text(row: dict[str, Any]) -> str:
     return text if row.get("timing_reliable", True) else f"⚠ {text}"
 
 
-def table_rows(report: dict[str, Any], this: str, repo_ids: dict[str, str]) -> list[dict]:
+def table_rows(report: BenchmarkReport, this: str, repo_ids: dict[str, str]) -> list[dict]:
     """One row per benchmarked variant: this one in bold, published siblings linked."""
     rows = []
-    for row in report["variants"]:
+    for row in report.variants:
         name = row["name"]
         if name == this:
             label = f"**{name}** (this model)"
@@ -125,7 +125,7 @@ def table_rows(report: dict[str, Any], this: str, repo_ids: dict[str, str]) -> l
             label = f"[{name}]({hub_url(repo_ids[name])})"
         else:
             label = name
-        if name == report.get("baseline"):
+        if name == report.baseline:
             label += " (baseline)"
         lat = row["latency_ms"]
         rows.append({
@@ -190,19 +190,19 @@ def onnx_file_name(row: dict[str, Any], folder: Path | None) -> str:
     return "model.onnx"
 
 
-def card_body(report: dict[str, Any], variant: str, repo_id: str, row: dict[str, Any],
+def card_body(report: BenchmarkReport, variant: str, repo_id: str, row: dict[str, Any],
               folder: Path | None, provenance: dict[str, Any], base: str | None,
               repo_ids: dict[str, str], folders: dict[str, str], license: str, config: str,
               plot_file: str | None) -> CardBody:
     """Every value the card's body shows, formatted, its usage snippet rendered."""
     clinc = is_clinc(report)
-    data = report.get("data") or {}
+    data = report.data
     dataset_name = None if clinc else data.get("name", "local data")
     kind = row.get("kind", "pytorch")
-    baseline = find_row(report, report.get("baseline") or report["variants"][0]["name"])
-    env = report["environment"]
-    settings = report.get("settings", {})
-    test_rows = report.get("test_rows") or 0
+    baseline = report.row(report.baseline or report.variants[0]["name"])
+    env = report.environment
+    settings = report.settings
+    test_rows = report.test_rows
     steps = step_names(provenance)
     body = CardBody(
         title=repo_id.split("/")[-1],

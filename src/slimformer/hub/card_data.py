@@ -10,6 +10,7 @@ from huggingface_hub import EvalResult, ModelCardData
 from huggingface_hub.utils import yaml_dump
 
 from slimformer.data.clinc import HUB_DATASET
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.hub.card_body import CardBody
 from slimformer.hub.report_rows import (
     dataset_ids,
@@ -38,10 +39,10 @@ def variant_tags(kind: str, steps: list[str], clinc: bool = True) -> list[str]:
     return tags
 
 
-def eval_results(row: dict[str, Any], report: dict[str, Any],
+def eval_results(row: dict[str, Any], report: BenchmarkReport,
                  dataset_config: str) -> list[EvalResult]:
     """The model-index: accuracy, OOS figures, latency and size on the clinc_oos test split."""
-    data = report.get("data") or {}
+    data = report.data
     if is_clinc(report):
         dataset = {"dataset_type": HUB_DATASET, "dataset_name": f"CLINC150 ({dataset_config})",
                    "dataset_config": dataset_config}
@@ -52,7 +53,7 @@ def eval_results(row: dict[str, Any], report: dict[str, Any],
     task = "Intent classification" if is_clinc(report) else "Text classification"
     common = {"task_type": "text-classification", "task_name": task, **dataset,
               "dataset_split": "test"}
-    env = report["environment"]
+    env = report.environment
     where = (f"batch 1, {env.get('threads', '?')} thread(s), "
              f"{env.get('cpu', {}).get('model', 'unknown CPU')}")
     metrics = [
@@ -91,7 +92,7 @@ class VariantCardData(ModelCardData):
         return yaml_dump(self.metadata(), sort_keys=False, line_break=line_break).strip()
 
 
-def card_data(row: dict[str, Any], report: dict[str, Any], repo_id: str,
+def card_data(row: dict[str, Any], report: BenchmarkReport, repo_id: str,
               provenance: dict[str, Any], base_model: str | None, license: str,
               dataset_config: str, body: CardBody) -> VariantCardData:
     kind = row.get("kind", "pytorch")

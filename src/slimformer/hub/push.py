@@ -12,6 +12,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.hub.push_plan import RepoPlan, is_main_process
 from slimformer.hub.staging import stage_repositories
 
@@ -102,7 +103,7 @@ def publish(api: Any, repo_id: str, folder: Path, token: str, private: bool,
     return f"{api.endpoint}/{repo_id}"
 
 
-def push(plans: list[RepoPlan], report: dict[str, Any], *, plot: Path | None,
+def push(plans: list[RepoPlan], report: BenchmarkReport, *, plot: Path | None,
          token: str | None = None, private: bool = False,
          commit_message: str = "Publish with slimformer", **card_options: Any) -> dict[str, str]:
     """Publish every planned repository; returns repo id -> URL (empty on non-main ranks)."""

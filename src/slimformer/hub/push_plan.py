@@ -8,10 +8,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from slimformer.errors import fail
-from slimformer.files import read_json
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.serving.registry import parse_spec
 
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,94}[A-Za-z0-9_]?")
@@ -39,19 +38,6 @@ def is_main_process() -> bool:
     return True
 
 
-def load_report(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "report.json"
-    if not path.is_file():
-        fail(f"benchmark report not found: {path} (run recipes/benchmark.py first)")
-    report = read_json(path)
-    if not isinstance(report, dict) or not report.get("variants") \
-            or "environment" not in report:
-        fail(f"{path} is not a slimformer benchmark report (no variants or environment)")
-    return report
-
-
 def repo_id_for(namespace: str, name: str, variant: str) -> str:
     repo_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-{variant}").strip("-.")
     if not namespace or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", namespace):
@@ -75,14 +61,14 @@ def resolve_folder(raw: str, report_path: Path | None) -> Path:
     return folder
 
 
-def plan_push(report: dict[str, Any], namespace: str, name: str,
+def plan_push(report: BenchmarkReport, namespace: str, name: str,
               variants: list[str] | None = None,
               report_path: str | Path | None = None) -> list[RepoPlan]:
     """One repository per benchmarked variant; `variants` (NAME or NAME=FOLDER) picks some
     of them and may point them at another folder than the report's."""
     if not name:
         fail("no model name given: pass --name (repositories are <namespace>/<name>-<variant>)")
-    rows = {row["name"]: row for row in report["variants"]}
+    rows = {row["name"]: row for row in report.variants}
     report_path = Path(report_path) if report_path is not None else None
     chosen: dict[str, str | None] = {}
     for spec in variants or []:

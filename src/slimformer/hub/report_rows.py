@@ -7,44 +7,36 @@ from functools import lru_cache
 from typing import Any
 
 from slimformer.data.clinc import HUB_DATASET
-from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport
 
 FULL_TEST_ROWS = 5500  # every clinc_oos config has the same test split: 4,500 in scope + 1,000 oos
-
-
-def find_row(report: dict[str, Any], name: str) -> dict[str, Any]:
-    for row in report["variants"]:
-        if row["name"] == name:
-            return row
-    fail(f"variant {name!r} is not in the benchmark report; it has: "
-         f"{', '.join(r['name'] for r in report['variants'])}")
 
 
 def step_names(provenance: dict[str, Any]) -> list[str]:
     return [step.get("step", "?") for step in provenance.get("steps", [])]
 
 
-def dataset_config_of(report: dict[str, Any], override: str | None = None) -> str:
-    data = report.get("data") or {}
+def dataset_config_of(report: BenchmarkReport, override: str | None = None) -> str:
+    data = report.data
     return override or data.get("dataset_config") or ("plus" if is_clinc(report) else "")
 
 
-def is_clinc(report: dict[str, Any]) -> bool:
+def is_clinc(report: BenchmarkReport) -> bool:
     """Whether the report was measured on CLINC150 (reports from before other data: yes)."""
-    return (report.get("data") or {}).get("clinc", True)
+    return report.data.get("clinc", True)
 
 
-def dataset_ids(report: dict[str, Any]) -> list[str] | None:
+def dataset_ids(report: BenchmarkReport) -> list[str] | None:
     """The Hub datasets a card links to: CLINC150's, or the report's Hub id (none for a
     local file)."""
     if is_clinc(report):
         return [HUB_DATASET]
-    hub_id = (report.get("data") or {}).get("dataset")
+    hub_id = report.data.get("dataset")
     return [hub_id] if hub_id else None
 
 
-def machine_summary(report: dict[str, Any]) -> str:
-    env = report["environment"]
+def machine_summary(report: BenchmarkReport) -> str:
+    env = report.environment
     cpu = env.get("cpu", {})
     flags = ", ".join(cpu.get("flags") or []) or "n/a"
     return (f"{cpu.get('model', 'unknown CPU')} ({cpu.get('cores', '?')} cores; flags {flags}), "

@@ -26,6 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.files import staged_folder, write_marker
 from slimformer.hub.card import PLOT_FILE, render_card
 from slimformer.hub.push_plan import RepoPlan, folder_map
@@ -76,7 +77,7 @@ def sanitized_json(path: Path, folders: dict[str, str]) -> str | None:
     return None if cleaned == content else json.dumps(cleaned, indent=2) + "\n"
 
 
-def stage_repository(plan: RepoPlan, plans: list[RepoPlan], report: dict[str, Any],
+def stage_repository(plan: RepoPlan, plans: list[RepoPlan], report: BenchmarkReport,
                      target: Path, *, plot: Path | None, secrets: tuple[str, ...] = (),
                      **card_options: Any) -> list[str]:
     """Write one repository's files into `target` (created); returns their names."""
@@ -109,7 +110,7 @@ def report_plot(report_path: Path | None) -> Path | None:
     return plot if plot.is_file() else None
 
 
-def stage_repositories(plans: list[RepoPlan], report: dict[str, Any], root: Path, *,
+def stage_repositories(plans: list[RepoPlan], report: BenchmarkReport, root: Path, *,
                        plot: Path | None, secrets: tuple[str, ...] = (),
                        **card_options: Any) -> dict[str, Path]:
     """Every repository's content under root/<namespace>/<repo name>; returns repo id -> folder."""
@@ -122,7 +123,7 @@ def stage_repositories(plans: list[RepoPlan], report: dict[str, Any], root: Path
     return staged
 
 
-def dry_run(plans: list[RepoPlan], report: dict[str, Any], output_dir: str | Path, *,
+def dry_run(plans: list[RepoPlan], report: BenchmarkReport, output_dir: str | Path, *,
             plot: Path | None, overwrite: bool = False,
             **card_options: Any) -> dict[str, Path]:
     """Write what a push would publish to output_dir/<namespace>/<repo name>, nothing remote.

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from slimformer.evaluation.report import p50_cell
+from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.optimize.select import Budget, test_accuracy, validation_accuracy
 
 
-def table(report: dict[str, Any], choice: dict[str, Any]) -> list[str]:
+def table(report: BenchmarkReport, choice: dict[str, Any]) -> list[str]:
     lines = ["| Variant | Kind | Validation acc. % | Test acc. % | p50 ms (rounds) | Size MB | "
              "Budget |", "|---|---|---|---|---|---|---|"]
-    for row in sorted(report["variants"], key=lambda r: r["latency_ms"]["p50"]):
+    for row in sorted(report.variants, key=lambda r: r["latency_ms"]["p50"]):
         name = row["name"]
         mark = "**chosen**" if name == choice["name"] else (
             "met" if not choice["missed"][name] else "missed: " + "; ".join(choice["missed"][name]))
@@ -38,7 +39,7 @@ def usage(choice: dict[str, Any]) -> str:
             f"pipe(\"what's my balance\")")
 
 
-def markdown(report: dict[str, Any], choice: dict[str, Any], budget: Budget) -> str:
+def markdown(report: BenchmarkReport, choice: dict[str, Any], budget: Budget) -> str:
     limits = [f"at most {budget.max_accuracy_drop} points of validation accuracy below the "
               "teacher"]
     if budget.max_latency_ms is not None:
@@ -59,7 +60,7 @@ def markdown(report: dict[str, Any], choice: dict[str, Any], budget: Budget) -> 
         "## Use it", "", "```python", usage(choice), "```", ""])
 
 
-def plot(report: dict[str, Any], choice: dict[str, Any], path: Path) -> None:
+def plot(report: BenchmarkReport, choice: dict[str, Any], path: Path) -> None:
     """Validation accuracy vs p50 latency, size as bubble area, the Pareto front drawn and the
     chosen variant marked."""
     import matplotlib
@@ -67,7 +68,7 @@ def plot(report: dict[str, Any], choice: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = report["variants"]
+    rows = report.variants
     biggest = max(r["size_mb"] for r in rows) or 1.0
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for row in rows:
@@ -92,10 +93,11 @@ def plot(report: dict[str, Any], choice: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_optimize_report(report: dict[str, Any], choice: dict[str, Any], budget: Budget,
+def write_optimize_report(report: BenchmarkReport, choice: dict[str, Any], budget: Budget,
                           run: Path) -> None:
     (run / "best.json").write_text(json.dumps(choice, indent=2, default=str))
     (run / "report.json").write_text(json.dumps({"choice": choice, "budget": vars(budget),
-                                                 "benchmark": report}, indent=2, default=str))
+                                                 "benchmark": report.to_dict()}, indent=2,
+                                                default=str))
     (run / "report.md").write_text(markdown(report, choice, budget))
     plot(report, choice, run / "report.png")

@@ -12,7 +12,6 @@ benchmark, the choice within budget, reports and a model card for every variant.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from slimformer.checks import check_ranges
 from slimformer.data.args import DataArguments
 from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport, load_report
 from slimformer.evaluation.settings import BenchmarkSettings
 from slimformer.files import check_target, write_marker
 from slimformer.optimize.args import PROFILES, OptimizeArguments
@@ -199,7 +199,7 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
                                                    "data": data_identity(data_args)},
                       benchmark, [s.name for s in steps], estimate_min=3.0))
     run_steps(steps)
-    report = json.loads((benchmark_dir / "report.json").read_text())
+    report = load_report(benchmark_dir / "report.json")
     budget = Budget(args.max_accuracy_drop, args.max_latency_ms, args.max_size_mb)
     choice = choose(report, "teacher", budget)
     write_optimize_report(report, choice, budget, run)
@@ -207,7 +207,7 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
     return choice
 
 
-def publish(args: OptimizeArguments, report: dict[str, Any], benchmark_dir: Path,
+def publish(args: OptimizeArguments, report: BenchmarkReport, benchmark_dir: Path,
             run: Path) -> None:
     """Every variant's repository with its card under run/hub; with --push, on the Hub."""
     from slimformer.hub.push_plan import plan_push

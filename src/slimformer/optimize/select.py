@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slimformer.errors import fail
+from slimformer.evaluation.report_data import BenchmarkReport
 
 
 @dataclass
@@ -67,10 +68,10 @@ def pareto_front(rows: list[dict[str, Any]]) -> list[str]:
     return front
 
 
-def choose(report: dict[str, Any], teacher_name: str, budget: Budget) -> dict[str, Any]:
+def choose(report: BenchmarkReport, teacher_name: str, budget: Budget) -> dict[str, Any]:
     """The fastest variant within budget, with the reason; a clear error naming the closest
     candidate when none is."""
-    rows = report["variants"]
+    rows = report.variants
     teacher = next((r for r in rows if r["name"] == teacher_name), None)
     if teacher is None:
         fail(f"the teacher {teacher_name!r} is not in the benchmark report")

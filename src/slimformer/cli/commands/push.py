@@ -23,9 +23,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from slimformer.cli.config import parse_args
     from slimformer.errors import fail
+    from slimformer.evaluation.report_data import load_report
     from slimformer.files import check_target
     from slimformer.hub.push import push
-    from slimformer.hub.push_plan import is_main_process, load_report, plan_push
+    from slimformer.hub.push_plan import is_main_process, plan_push
     from slimformer.hub.staging import DRY_RUN_STEP, dry_run, report_plot
 
     (args,) = parse_args(ARGUMENTS, argv, description=__doc__)

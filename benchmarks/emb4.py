@@ -1,5 +1,5 @@
 """4-bit embeddings on a student (issue 24): its fused int8 with 8-bit and with 4-bit
-embeddings (blocks of 32 and of 128), untrimmed and vocabulary-trimmed, benchmarked side by
+embeddings (blocks of 32, 128 and 256), untrimmed and vocabulary-trimmed, benchmarked side by
 side by the lean predictor on the full test split, each with its own fallback.
 
     HF_HUB_OFFLINE=1 python benchmarks/emb4.py --model outputs/optimize-full/student-3l-0-2-4 \
@@ -20,27 +20,21 @@ from pathlib import Path
 from slimformer.compression.args import CompressArguments
 from slimformer.compression.chains import chain_of, run_chains
 from slimformer.compression.passes.base import PassContext
-from slimformer.compression.passes.onnx_emb4 import Emb4Config
 from slimformer.compression.variants import fit_fallbacks
 from slimformer.compression.vocab import TrimVocabArguments, trim_vocabulary
 from slimformer.data.args import DataArguments
 from slimformer.evaluation.benchmark import benchmark_folders
 from slimformer.evaluation.settings import BenchmarkSettings
 
-CHAINS = {"int8": ("onnx > O2 > int8", None), "emb4": ("onnx > emb4 > O2 > int8", 32),
-          "emb4-b128": ("onnx > emb4 > O2 > int8", 128)}
+CHAINS = {"int8": "onnx > O2 > int8", "emb4": "onnx > emb4 > O2 > int8",
+          "emb4-b128": "onnx > emb4-b128 > O2 > int8", "emb4-b256": "onnx > emb4-b256 > O2 > int8"}
 
 
 def variants(model: Path, out: Path, prefix: str) -> dict[str, Path]:
-    """The model's three fused int8 variants, in out/."""
-    chains = []
-    for name, (spec, block) in CHAINS.items():
-        chain = chain_of(spec, CompressArguments())
-        if block is not None:  # the block size is a config of the pass, not of compress
-            configs = tuple(Emb4Config(block_size=block) if p.name == "emb4" else c
-                            for p, c in zip(chain.passes, chain.configs))
-            chain = dataclasses.replace(chain, key=name, configs=configs)
-        chains.append(dataclasses.replace(chain, key=name))
+    """The model's fused int8 variants (8-bit, then 4-bit embeddings in blocks of 32, 128
+    and 256), in out/."""
+    chains = [dataclasses.replace(chain_of(spec, CompressArguments()), key=name)
+              for name, spec in CHAINS.items()]
     final = {c.key: out / f"{prefix}-{c.key}" for c in chains}
     with tempfile.TemporaryDirectory(dir=out) as scratch:
         return run_chains(model, chains, final, Path(scratch), PassContext())

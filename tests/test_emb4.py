@@ -79,3 +79,16 @@ def test_a_bad_block_size_is_refused_and_another_names_its_folder():
     assert (Emb4Config().label, Emb4Config(block_size=128).label) == ("emb4", "emb4-b128")
     with pytest.raises(SlimformerError, match="block size must be 16, 32"):
         Emb4Config(block_size=24)
+
+
+def test_a_chain_spells_the_block_size():
+    from slimformer.compression.chains import chain_of
+
+    chain = chain_of("onnx > emb4-b128 > O2 > int8", CompressArguments())
+    assert [c.block_size for p, c in zip(chain.passes, chain.configs) if p.name == "emb4"] == [128]
+    assert chain.suffix == "onnx-emb4-b128-O2-int8"
+    assert chain_of("onnx > emb4", CompressArguments()).configs[-1].block_size == 32
+    with pytest.raises(SlimformerError, match="no pass 'emb4-b24'"):
+        chain_of("onnx > emb4-b24", CompressArguments())
+    with pytest.raises(SlimformerError, match="emb4-b256 must come before O2"):
+        chain_of("onnx > O2 > emb4-b256", CompressArguments())

@@ -3,7 +3,8 @@ blocks, with ONNX Runtime's MatMulNBitsQuantizer, run by its GatherBlockQuantize
 
 The word-embedding table is most of a small student's weights (30,522 x 384 in MiniLM's
 vocabulary), and int8 keeps it at 8 bits. Chain it before graph fusion, which folds the
-tables into EmbedLayerNormalization, and before int8: `onnx > emb4 > O2 > int8`.
+tables into EmbedLayerNormalization, and before int8: `onnx > emb4 > O2 > int8`. Blocks of
+32 values share a scale; `emb4-b128` (b16 to b256) spells another block size in a chain.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slimformer.compression.passes.base import Pass, PassContext
 from slimformer.errors import fail
 
 STEP = "onnx-embeddings-4bit"
+BLOCK_SIZES = (16, 32, 64, 128, 256)
 
 
 @dataclass
@@ -24,9 +27,14 @@ class Emb4Config:
     symmetric: bool = True  # no zero points: a scale per block only
 
     def __post_init__(self) -> None:
-        if self.block_size not in (16, 32, 64, 128, 256):
+        if self.block_size not in BLOCK_SIZES:
             fail(f"4-bit embedding block size must be 16, 32, 64, 128 or 256, got "
                  f"{self.block_size}")
+
+    @classmethod
+    def from_settings(cls, settings: Any, spelled: str) -> Emb4Config:
+        """emb4 (blocks of 32) or emb4-bN as spelled in a chain."""
+        return cls(block_size=int(spelled[len("emb4-b"):])) if spelled != "emb4" else cls()
 
     @property
     def label(self) -> str:
@@ -72,4 +80,5 @@ PASS = Pass(
     name="emb4", config=Emb4Config, takes="onnx", makes="onnx", step=STEP,
     title="4-bit embeddings (ONNX Runtime, GatherBlockQuantized)",
     phrase="its embeddings quantized to 4 bits by ONNX Runtime", run=run,
-    tags=("quantization", "4-bit"), not_after=("opt", "int8", "int8-static"))
+    tags=("quantization", "4-bit"), not_after=("opt", "int8", "int8-static"),
+    spellings=tuple(f"emb4-b{size}" for size in BLOCK_SIZES))

@@ -26,13 +26,13 @@ from slimformer.data.args import DataArguments
 from slimformer.evaluation.benchmark import benchmark_folders
 from slimformer.evaluation.settings import BenchmarkSettings
 
-CHAINS = {"int8": "onnx > O2 > int8", "emb4": "onnx > emb4 > O2 > int8",
-          "emb4-b128": "onnx > emb4-b128 > O2 > int8", "emb4-b256": "onnx > emb4-b256 > O2 > int8"}
+CHAINS = {"int8": "onnx > O2 > int8", "emb4-b32": "onnx > emb4-b32 > O2 > int8",
+          "emb4-b128": "onnx > emb4-b128 > O2 > int8", "emb4": "onnx > emb4 > O2 > int8"}
 
 
 def variants(model: Path, out: Path, prefix: str) -> dict[str, Path]:
-    """The model's fused int8 variants (8-bit, then 4-bit embeddings in blocks of 32, 128
-    and 256), in out/."""
+    """The model's fused int8 variants (8-bit, then 4-bit word embeddings in blocks of 32,
+    128 and 256, the default), in out/."""
     chains = [dataclasses.replace(chain_of(spec, CompressArguments()), key=name)
               for name, spec in CHAINS.items()]
     final = {c.key: out / f"{prefix}-{c.key}" for c in chains}

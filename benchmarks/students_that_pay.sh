@@ -12,7 +12,7 @@ DATA=../shared/data/clinc150/data_oos_plus.json
 OUT=${OUT:-outputs/students-that-pay}
 
 slimformer optimize --config recipes/optimize_minilm_full_offline.yaml --output_dir "$RUN"
-common=(--teacher_model "$RUN/teacher" --student_layers 0 2 4 --data_file "$DATA"
+common=(--teacher_model "$RUN/teacher" --student_layers 1 3 5 --data_file "$DATA"
         --num_train_epochs 3 --learning_rate 2.2e-4 --per_device_train_batch_size 32
         --save_strategy no --eval_strategy no --report_to none --disable_tqdm true
         --cache_dir "$RUN/cache")
@@ -23,8 +23,8 @@ common=(--teacher_model "$RUN/teacher" --student_layers 0 2 4 --data_file "$DATA
   slimformer distill "${common[@]}" --alpha 1 --output_dir "$OUT/student-3l-labels"
 slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark" --baseline teacher \
   --latency_queries 100 --variants teacher="$RUN/teacher" \
-  student-3l-transfer-set="$RUN/student-3l-0-2-4" \
+  student-3l-transfer-set="$RUN/student-3l-1-3-5" \
   student-3l-plain="$OUT/student-3l-plain" student-3l-labels="$OUT/student-3l-labels"
 python benchmarks/oos_scores.py --data_file "$DATA" --output "$OUT/oos-scores.md" \
-  --variants teacher="$RUN/teacher" student-3l-transfer-set="$RUN/student-3l-0-2-4" \
+  --variants teacher="$RUN/teacher" student-3l-transfer-set="$RUN/student-3l-1-3-5" \
   student-3l-plain="$OUT/student-3l-plain"

@@ -31,20 +31,32 @@ def chains(tmp_path_factory, tokenizer):
     return run_chains(root / "model", asked, final, root / "scratch", PassContext())
 
 
-def test_the_word_embedding_table_becomes_gather_block_quantized(chains):
+def test_the_word_embedding_table_becomes_a_plain_4_bit_lookup(chains):
     from slimformer.models.onnx_files import op_counts
     from slimformer.provenance import read_provenance
 
     counts = op_counts(chains["onnx > emb4 > O2 > int8"] / "model.onnx")
-    assert counts["GatherBlockQuantized"] == 1  # the word table; int8 takes the two others
-    assert counts.get("DequantizeLinear", 0) >= 2
+    assert "GatherBlockQuantized" not in counts  # its kernel is slow: plain operators instead
+    assert counts.get("DequantizeLinear", 0) >= 2  # int8 takes the position and type tables
+    import onnx
+
+    graph = onnx.load(chains["onnx > emb4 > O2 > int8"] / "model.onnx").graph
+    types = {i.name: i.data_type for i in graph.initializer}
+    word = [n for n in types if n.endswith("_packed")]
+    assert len(word) == 1 and types[word[0]] == onnx.TensorProto.UINT8  # two values a byte
+    # fusion and int8 left the lookup's integer constants alone (none was requantized)
+    prefix = word[0][:-len("packed")]
+    assert types[prefix + "nibbles"] == onnx.TensorProto.INT8
+    assert types[prefix + "units"] == onnx.TensorProto.INT32
+    assert not [n for n in types if n.startswith(prefix) and "quantized" in n]
     assert counts.get("QAttention", 0) + counts.get("MatMulInteger", 0) > 0  # int8 came after
     assert counts.get("SkipLayerNormalization", 0) > 0  # fusion still ran
     steps = [s["step"] for s in read_provenance(chains["onnx > emb4 > O2 > int8"])["steps"]]
     assert steps == ["onnx-export", "onnx-embeddings-4bit", "onnx-optimize",
                      "onnx-quantize-dynamic"]
     record = read_provenance(chains["onnx > emb4"])["steps"][-1]["settings"]
-    assert record == {"bits": 4, "block_size": 256, "symmetric": True, "tables": 1}
+    assert record == {"bits": 4, "block_size": 256, "symmetric": True, "tables": 1,
+                      "lookup": "plain operators"}
 
 
 def test_four_bit_embeddings_shrink_the_graph_and_keep_its_answers(chains):
@@ -94,3 +106,42 @@ def test_a_chain_spells_the_block_size():
         chain_of("onnx > emb4-b24", CompressArguments())
     with pytest.raises(SlimformerError, match="emb4-b256 must come before O2"):
         chain_of("onnx > O2 > emb4-b256", CompressArguments())
+
+
+def test_the_plain_lookup_computes_what_gather_block_quantized_does(tmp_path):
+    """One GatherBlockQuantized graph and its rewrite, run by ONNX Runtime on the same ids."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from slimformer.compression.onnx.nibble_lookup import as_plain_ops
+
+    rng = np.random.default_rng(0)
+    rows, width, block = 50, 384, 256  # 384 is one full block and one half block
+    values = rng.integers(-8, 8, (rows, width))
+    scales = rng.uniform(1e-4, 0.1, (rows, 2)).astype(np.float32)
+    nibbles = (values & 0x0F).astype(np.uint8)
+    table = helper.make_tensor("table", TensorProto.INT4, [rows, width],
+                               (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).tobytes(), raw=True)
+    node = helper.make_node("GatherBlockQuantized", ["table", "ids", "scales"], ["out"],
+                            domain="com.microsoft", block_size=block, bits=4,
+                            gather_axis=0, quantize_axis=1)
+    graph = helper.make_graph(
+        [node], "lookup", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, None])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, None, width])],
+        [table, numpy_helper.from_array(scales, "scales")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 10
+    ids = np.array([[3, 0, 49, 3, 17]], dtype=np.int64)
+
+    def run(m):
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {"ids": ids})[0]
+
+    expected = run(model)
+    np.testing.assert_allclose(expected[0], values[ids[0]] * np.repeat(scales[ids[0]], block,
+                                                                       axis=1)[:, :width],
+                               rtol=1e-6)  # the reference is what the formula says
+    assert as_plain_ops(model) == 1
+    assert [n.op_type for n in model.graph.node].count("GatherBlockQuantized") == 0
+    np.testing.assert_allclose(run(model), expected, rtol=1e-6, atol=1e-9)

@@ -1,6 +1,6 @@
 """4-bit embeddings: the word-embedding table (the largest Gather on a constant) quantized to
-4 bits in blocks, with ONNX Runtime's MatMulNBitsQuantizer, run by its GatherBlockQuantized
-operator.
+4 bits in blocks with ONNX Runtime's MatMulNBitsQuantizer, and looked up by plain operators
+(compression/onnx/nibble_lookup.py) instead of its slow GatherBlockQuantized kernel.
 
 The word-embedding table is most of a small student's weights (30,522 x 384 in MiniLM's
 vocabulary), and int8 keeps it at 8 bits. The position and token-type tables stay for int8:
@@ -30,7 +30,6 @@ DEFAULT_BLOCK = 256
 @dataclass
 class Emb4Config:
     block_size: int = DEFAULT_BLOCK  # values sharing one scale, along the hidden dimension
-    symmetric: bool = True  # no zero points: a scale per block only
 
     def __post_init__(self) -> None:
         if self.block_size not in BLOCK_SIZES:
@@ -55,12 +54,14 @@ def run(source: Path, target: Path, config: Emb4Config, context: PassContext) ->
     )
 
     from slimformer.compression.onnx.graph import copy_side_files
+    from slimformer.compression.onnx.nibble_lookup import as_plain_ops
     from slimformer.files import staged_folder
     from slimformer.models.onnx_files import ONNX_NAME, load_onnx_model, onnx_file
     from slimformer.provenance import write_provenance
 
     model = load_onnx_model(onnx_file(source))  # a damaged graph: one line naming the file
-    options = {"block_size": config.block_size, "is_symmetric": config.symmetric,
+    # symmetric: no zero points, a scale per block only (what the plain lookup reads)
+    options = {"block_size": config.block_size, "is_symmetric": True,
                "op_types_to_quantize": ("Gather",), "quant_axes": (("Gather", 1),)}
     quantizer = MatMulNBitsQuantizer(model, algo_config=DefaultWeightOnlyQuantConfig(
         **options), nodes_to_exclude=smaller_tables(model), **options)
@@ -70,7 +71,7 @@ def run(source: Path, target: Path, config: Emb4Config, context: PassContext) ->
         quantizer.process()
     finally:
         noisy.setLevel(level)
-    tables = sum(n.op_type == "GatherBlockQuantized" for n in quantizer.model.model.graph.node)
+    tables = as_plain_ops(quantizer.model.model)
     if not tables:
         fail(f"{source} has no embedding table to quantize (no Gather on a constant): is it "
              "already fused or quantized? Chain emb4 right after the ONNX export")
@@ -78,7 +79,8 @@ def run(source: Path, target: Path, config: Emb4Config, context: PassContext) ->
         quantizer.model.save_model_to_file(str(stage / ONNX_NAME), use_external_data_format=False)
         copy_side_files(source, stage, overwrite=False)
         write_provenance(stage, STEP, {"bits": 4, "block_size": config.block_size,
-                                       "symmetric": config.symmetric, "tables": tables},
+                                       "symmetric": True, "tables": tables,
+                                       "lookup": "plain operators"},
                          source=source)
 
 
@@ -92,7 +94,7 @@ def smaller_tables(model: Any) -> list[str]:
 
 PASS = Pass(
     name="emb4", config=Emb4Config, takes="onnx", makes="onnx", step=STEP,
-    title="4-bit embeddings (ONNX Runtime, GatherBlockQuantized)",
+    title="4-bit embeddings (ONNX Runtime's block quantizer)",
     phrase="its embeddings quantized to 4 bits by ONNX Runtime", run=run,
     tags=("quantization", "4-bit"), not_after=("opt", "int8", "int8-static"),
     spellings=tuple(f"emb4-b{size}" for size in BLOCK_SIZES))

@@ -38,10 +38,17 @@ def is_main_process() -> bool:
     return True
 
 
-def repo_id_for(namespace: str, name: str, variant: str) -> str:
-    repo_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-{variant}").strip("-.")
+def check_names(namespace: str, name: str) -> None:
+    """The Hub namespace and the model name, checked before any file is read."""
     if not namespace or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", namespace):
         fail(f"bad Hub namespace {namespace!r}: use your user name or an organization's")
+    if not name:
+        fail("no model name given: pass --name (repositories are <namespace>/<name>-<variant>)")
+
+
+def repo_id_for(namespace: str, name: str, variant: str) -> str:
+    repo_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-{variant}").strip("-.")
+    check_names(namespace, name)
     if not REPO_NAME.fullmatch(repo_name) or "--" in repo_name or ".." in repo_name:
         fail(f"cannot make a valid Hub repository name from {name!r} and variant {variant!r} "
              f"({repo_name!r}: letters, digits, '-', '_', '.', at most 96 characters, "
@@ -66,8 +73,7 @@ def plan_push(report: BenchmarkReport, namespace: str, name: str,
               report_path: str | Path | None = None) -> list[RepoPlan]:
     """One repository per benchmarked variant; `variants` (NAME or NAME=FOLDER) picks some
     of them and may point them at another folder than the report's."""
-    if not name:
-        fail("no model name given: pass --name (repositories are <namespace>/<name>-<variant>)")
+    check_names(namespace, name)
     rows = {row["name"]: row for row in report.variants}
     report_path = Path(report_path) if report_path is not None else None
     chosen: dict[str, str | None] = {}

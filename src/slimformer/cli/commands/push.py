@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     from slimformer.evaluation.report_data import load_report
     from slimformer.files import check_target
     from slimformer.hub.push import push
-    from slimformer.hub.push_plan import is_main_process, plan_push
+    from slimformer.hub.push_plan import check_names, is_main_process, plan_push
     from slimformer.hub.staging import DRY_RUN_STEP, dry_run, report_plot
 
     (args,) = parse_args(ARGUMENTS, argv, description=__doc__)
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.namespace:
         fail("no namespace given: pass --namespace (your Hub user name or an organization)")
+    check_names(args.namespace, args.name)  # arguments first, then the files they name
     if args.dry_run:
         check_target(args.dry_run_dir, DRY_RUN_STEP, args.overwrite)
     report = load_report(args.report)

@@ -87,3 +87,13 @@ def test_centroids_of_another_model_are_refused_in_one_line():
     rule = fit_rule(x, labels, OOS, score="mahalanobis")
     with pytest.raises(SlimformerError, match="fitted for another model"):
         rule.predict_ids(np.zeros((2, 7)))
+
+
+def test_a_tiny_split_still_fits_a_rule():
+    """One in-scope row and two oos ones (a --max_samples run): the in-scope row's fold has no
+    other in-scope row to fit means on."""
+    x = np.array([[4.0, 0, 0, 0, 0], [0, 1.0, 1.0, 0, 0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    labels = np.array([0, OOS, OOS])
+    rule = fit_rule(x, labels, OOS, score="mahalanobis")
+    assert np.isfinite(rule.threshold)
+    assert len(rule.predict_ids(x)) == 3

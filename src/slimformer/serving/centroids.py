@@ -73,11 +73,17 @@ def out_of_fold_distances(features: np.ndarray, labels: np.ndarray, oos_id: int,
         rows = np.flatnonzero(labels == label)
         fold[rng.permutation(rows)] = np.arange(len(rows)) % folds
     distances = np.empty(len(labels))
+    everything = None  # for a fold whose complement has no in-scope row (tiny splits)
     for k in range(folds):
         held_out = fold == k
-        if held_out.any():
+        if not held_out.any():
+            continue
+        if (labels[~held_out] != oos_id).any():
             fitted = fit_centroids(features[~held_out], labels[~held_out], oos_id)
-            distances[held_out] = nearest_distance(features[held_out], fitted)
+        else:
+            everything = everything or fit_centroids(features, labels, oos_id)
+            fitted = everything
+        distances[held_out] = nearest_distance(features[held_out], fitted)
     return distances
 
 

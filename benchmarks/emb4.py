@@ -2,7 +2,7 @@
 embeddings (blocks of 32, 128 and 256), untrimmed and vocabulary-trimmed, benchmarked side by
 side by the lean predictor on the full test split, each with its own fallback.
 
-    HF_HUB_OFFLINE=1 python benchmarks/emb4.py --model outputs/optimize-full/student-3l-0-2-4 \
+    HF_HUB_OFFLINE=1 python benchmarks/emb4.py --model outputs/optimize-full/student-3l-1-3-5 \
         --data_file ../shared/data/clinc150/data_oos_plus.json --output_dir outputs/emb4
 
 Writes OUTPUT_DIR/benchmark/report.{json,md,png} and OUTPUT_DIR/emb4.md (the table below).

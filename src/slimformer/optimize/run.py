@@ -3,7 +3,7 @@ benchmark, the choice within budget, reports and a model card for every variant.
 
     run folder/
       teacher/                 fine-tuned teacher (unless one was given)
-      student-3l-0-2-4/ ...    distilled students, layers cut from the teacher
+      student-3l-1-3-5/ ...    distilled students, layers cut from the teacher
       variants/MODEL/...       compressed variants of each model
       benchmark/               report.json/.md/.png of every variant (per-process timing)
       hub/                     each variant's repository as a push would publish it

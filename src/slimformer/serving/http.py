@@ -1,7 +1,7 @@
 """The HTTP service of one variant folder, as an ASGI app (Starlette) any ASGI host can run.
 
     from slimformer.serving.http import create_app
-    app = create_app("outputs/optimize-full/variants/student-3l-0-2-4/...-onnx-O2-int8")
+    app = create_app("outputs/optimize-full/variants/student-3l-1-3-5/...-onnx-O2-int8")
     # uvicorn, gunicorn -k uvicorn.workers.UvicornWorker, a Ray Serve ingress, ...
 
 Routes (text-embeddings-inference's shape): `POST /predict` ({"inputs": text | [texts],

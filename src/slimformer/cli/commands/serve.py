@@ -1,6 +1,6 @@
 """Serve a variant over HTTP: `POST /predict`, `/health`, `/info`, `/metrics` and a page at /.
 
-    slimformer serve outputs/optimize-full/variants/student-3l-0-2-4/student-3l-0-2-4-onnx-O2-int8
+    slimformer serve outputs/optimize-full/variants/student-3l-1-3-5/student-3l-1-3-5-onnx-O2-int8
     slimformer serve --run outputs/optimize-full        # the variant the run chose
     curl -s localhost:8080/predict -d '{"inputs": "what is my balance"}'
 

@@ -97,3 +97,18 @@ def test_a_tiny_split_still_fits_a_rule():
     rule = fit_rule(x, labels, OOS, score="mahalanobis")
     assert np.isfinite(rule.threshold)
     assert len(rule.predict_ids(x)) == 3
+
+
+def test_the_fitted_split_is_scored_out_of_fold_as_the_rule_was_fitted():
+    """What the benchmark reports on validation (where optimize chooses) is the rule's own
+    out-of-fold figure, not the in-sample one, which flatters it."""
+    from slimformer.data.metrics import clinc_scores
+
+    x, labels = clusters(800, 4, 0.15)
+    rule = fit_rule(x, labels, OOS, score="mahalanobis")
+    fitted = clinc_scores(rule.predict_fitted_ids(x, labels), labels, OOS)
+    assert fitted == rule.figures["with"]
+    in_sample = clinc_scores(rule.predict_ids(x), labels, OOS)
+    assert in_sample["in_scope_accuracy"] >= fitted["in_scope_accuracy"]
+    other = fit_rule(x, labels, OOS, score="max_logit")  # other scores: nothing changes
+    np.testing.assert_array_equal(other.predict_fitted_ids(x, labels), other.predict_ids(x))

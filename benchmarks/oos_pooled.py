@@ -12,11 +12,9 @@ in-scope budget. Accuracy only: no timing, so it may run beside other work.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
+from oos_scores import arguments, write_table  # the sibling script (benchmarks/)
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from slimformer.data.args import DataArguments
@@ -67,20 +65,11 @@ def rows_for(spec: str, dataset, max_drop: float) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_file", required=True)
-    parser.add_argument("--models", nargs="+", required=True, help="NAME=FOLDER")
-    parser.add_argument("--max_in_scope_drop", type=float, default=0.5)
-    parser.add_argument("--output", type=Path, required=True)
-    args = parser.parse_args()
+    args = arguments(__doc__.split("\n\n")[0], "--models", "NAME=FOLDER")
     torch.set_num_threads(2)
     dataset = load_data(DataArguments(data_file=args.data_file))
-    header = ("| model | centroids of | val. acc. (out-of-fold) | val. in-scope | "
-              "val. OOS recall | test acc. | test in-scope | test OOS recall |\n"
-              "|---|---|---|---|---|---|---|---|")
     rows = [row for spec in args.models for row in rows_for(spec, dataset, args.max_in_scope_drop)]
-    args.output.write_text(header + "\n" + "\n".join(rows) + "\n")
-    print(args.output.read_text())
+    write_table(args.output, "centroids of", " (out-of-fold)", rows)
 
 
 if __name__ == "__main__":

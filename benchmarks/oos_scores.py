@@ -54,20 +54,30 @@ def rows_for(spec: str, dataset, data_args: DataArguments) -> list[str]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(description: str, models: str, help_text: str) -> argparse.Namespace:
+    """The data file, the models (under `models`), the in-scope budget and the output."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data_file", required=True)
-    parser.add_argument("--variants", nargs="+", required=True, help="NAME=FOLDER[@KIND]")
+    parser.add_argument(models, nargs="+", required=True, help=help_text)
     parser.add_argument("--max_in_scope_drop", type=float, default=0.5)
     parser.add_argument("--output", type=Path, required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def write_table(path: Path, second: str, validation: str, rows: list[str]) -> None:
+    """The Markdown table (model, `second`, three figures per split), written and printed."""
+    header = (f"| model | {second} | val. acc.{validation} | val. in-scope | val. OOS recall | "
+              "test acc. | test in-scope | test OOS recall |\n|---|---|---|---|---|---|---|---|")
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    print(path.read_text())
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n\n")[0], "--variants", "NAME=FOLDER[@KIND]")
     data_args = DataArguments(data_file=args.data_file, max_in_scope_drop=args.max_in_scope_drop)
     dataset = load_data(data_args)
-    header = ("| model | score | val. acc. | val. in-scope | val. OOS recall | test acc. | "
-              "test in-scope | test OOS recall |\n|---|---|---|---|---|---|---|---|")
     rows = [row for spec in args.variants for row in rows_for(spec, dataset, data_args)]
-    args.output.write_text(header + "\n" + "\n".join(rows) + "\n")
-    print(args.output.read_text())
+    write_table(args.output, "score", "", rows)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def broken(change) -> dict:
      "latency_ms must be an object with p50"),
     (broken(lambda d: d["variants"][1].update(name="teacher")), "variant names repeat"),
     (broken(lambda d: d.update(data=[])), "data must be an object"),
+    (broken(lambda d: d.update(test_rows="many")), "test_rows must be a count of rows"),
 ])
 def test_a_broken_report_is_one_line_naming_the_file(tmp_path, data, message):
     path = tmp_path / "report.json"

@@ -79,8 +79,11 @@ class BenchmarkReport:
         for key in ("environment", "settings", "timing", "data"):
             if not isinstance(data.get(key, {}), dict):
                 fail(f"{source}: {key} must be an object")
+        rows_count = data.get("test_rows", 0)
+        if isinstance(rows_count, bool) or not isinstance(rows_count, int) or rows_count < 0:
+            fail(f"{source}: test_rows must be a count of rows, got {rows_count!r}")
         return cls(environment=data["environment"], settings=data.get("settings", {}),
-                   test_rows=int(data.get("test_rows") or 0), timing=data.get("timing", {}),
+                   test_rows=rows_count, timing=data.get("timing", {}),
                    variants=rows, data=data.get("data") or {}, baseline=data.get("baseline"))
 
     def names(self) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from slimformer import __version__
 from slimformer.errors import fail
-from slimformer.evaluation.report import fmt, p50_cell, speed_phrase
+from slimformer.evaluation.report import find_baseline, fmt, p50_cell, speed_phrase
 from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.hub.card_steps import base_display, describe_steps, kind_title, summary_sentence
 from slimformer.hub.report_rows import (
@@ -199,7 +199,7 @@ def card_body(report: BenchmarkReport, variant: str, repo_id: str, row: dict[str
     data = report.data
     dataset_name = None if clinc else data.get("name", "local data")
     kind = row.get("kind", "pytorch")
-    baseline = report.row(report.baseline or report.variants[0]["name"])
+    baseline = find_baseline(report, report.baseline)
     env = report.environment
     settings = report.settings
     test_rows = report.test_rows

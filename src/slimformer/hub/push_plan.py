@@ -82,10 +82,7 @@ def plan_push(report: BenchmarkReport, namespace: str, name: str,
             variant, folder, _ = parse_spec(spec)
         else:
             variant, folder = spec, None
-        if variant not in rows:
-            fail(f"variant {variant!r} is not in the benchmark report; it has: "
-                 f"{', '.join(rows)}")
-        chosen[variant] = folder
+        chosen[report.row(variant)["name"]] = folder  # a name not in the report: one line
     plans = []
     for variant, row in rows.items():
         if variants and variant not in chosen:

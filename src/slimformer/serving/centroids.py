@@ -27,7 +27,15 @@ DIGITS = 7  # significant digits stored: float32 precision, a smaller config.jso
 
 def fit_centroids(features: np.ndarray, labels: np.ndarray, oos_id: int,
                   shrinkage: float = SHRINKAGE) -> dict[str, Any]:
-    """Per-intent means and the shrunk shared precision matrix of the in-scope rows."""
+    """Per-intent means and the shrunk shared precision matrix of the in-scope rows, as the
+    rule stores them."""
+    means, precision = fitted_arrays(features, labels, oos_id, shrinkage)
+    return {"means": rounded(means), "precision": rounded(precision), "shrinkage": shrinkage}
+
+
+def fitted_arrays(features: np.ndarray, labels: np.ndarray, oos_id: int,
+                  shrinkage: float = SHRINKAGE) -> tuple[np.ndarray, np.ndarray]:
+    """The means and precision matrix themselves (fit_centroids rounds them for storing)."""
     in_scope = labels != oos_id
     x = np.asarray(features, dtype=np.float64)[in_scope]
     y = np.asarray(labels)[in_scope]
@@ -37,8 +45,7 @@ def fit_centroids(features: np.ndarray, labels: np.ndarray, oos_id: int,
     covariance = residuals.T @ residuals / len(residuals)
     scale = np.trace(covariance) / len(covariance)
     covariance = (1 - shrinkage) * covariance + shrinkage * scale * np.eye(len(covariance))
-    return {"means": rounded(means), "precision": rounded(np.linalg.pinv(covariance)),
-            "shrinkage": shrinkage}
+    return means, np.linalg.pinv(covariance)
 
 
 def rounded(values: np.ndarray) -> list[list[float]]:
@@ -47,8 +54,12 @@ def rounded(values: np.ndarray) -> list[list[float]]:
 
 def prepared(centroids: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The arrays nearest_distance needs, built once per rule (from the stored lists)."""
-    means = np.asarray(centroids["means"], dtype=np.float64)
-    precision = np.asarray(centroids["precision"], dtype=np.float64)
+    return with_mean_terms(np.asarray(centroids["means"], dtype=np.float64),
+                           np.asarray(centroids["precision"], dtype=np.float64))
+
+
+def with_mean_terms(means: np.ndarray, precision: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return means, precision, ((means @ precision) * means).sum(axis=1)
 
 
@@ -79,11 +90,12 @@ def out_of_fold_distances(features: np.ndarray, labels: np.ndarray, oos_id: int,
         if not held_out.any():
             continue
         if (labels[~held_out] != oos_id).any():
-            fitted = fit_centroids(features[~held_out], labels[~held_out], oos_id)
+            fitted = fitted_arrays(features[~held_out], labels[~held_out], oos_id)
         else:
-            everything = everything or fit_centroids(features, labels, oos_id)
+            everything = everything or fitted_arrays(features, labels, oos_id)
             fitted = everything
-        distances[held_out] = nearest_distance(features[held_out], fitted)
+        distances[held_out] = nearest_distance(features[held_out], None,
+                                               with_mean_terms(*fitted))
     return distances
 
 

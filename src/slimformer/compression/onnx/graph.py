@@ -17,6 +17,32 @@ INTEGER_OPS = ("MatMulInteger", "QLinearMatMul", "QAttention", "DynamicQuantizeL
                "DynamicQuantizeMatMul")
 
 
+# Operators between the encoder's last output and the logits in a classification head
+# (pooler or pre-classifier, activation, classifier, the first token's selection).
+HEAD_OPS = ("MatMul", "Gemm", "Add", "Tanh", "Relu", "Gelu", "Gather", "Squeeze", "Slice",
+            "Reshape", "Flatten", "Identity", "Unsqueeze")
+
+
+def head_matmuls(model) -> list[str]:
+    """Names of the head's MatMul and Gemm nodes: those reached from the graph's outputs
+    through head operators only (the walk stops at the encoder's last normalization). A Gemm
+    also gives the name ONNX Runtime's quantizer calls it by once it has split it into a
+    MatMul and an Add (NAME_MatMul)."""
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = {init.name for init in graph.initializer}
+    found, seen, todo = [], set(), [out.name for out in graph.output]
+    while todo:
+        node = producers.get(todo.pop())
+        if node is None or id(node) in seen or node.op_type not in HEAD_OPS:
+            continue
+        seen.add(id(node))
+        if node.op_type in ("MatMul", "Gemm") and node.name:
+            found += [node.name, f"{node.name}_MatMul"] if node.op_type == "Gemm" else [node.name]
+        todo.extend(name for name in node.input if name and name not in constants)
+    return sorted(found)
+
+
 def fused_op_counts(counts: dict[str, int]) -> dict[str, int]:
     return {op: n for op, n in counts.items() if op in FUSED_OPS}
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from slimformer.compression.onnx.graph import copy_side_files, integer_op_counts
+from slimformer.compression.onnx.graph import copy_side_files, head_matmuls, integer_op_counts
 from slimformer.errors import fail
 from slimformer.files import staged_folder
 from slimformer.models.onnx_files import ONNX_NAME, load_onnx_model, onnx_file, op_counts
@@ -64,10 +64,12 @@ def choose_preset(preset: str = "auto", flags: set[str] | None = None) -> str:
     return preset
 
 
-def quantization_config(preset: str, is_static: bool, per_channel: bool) -> Any:
+def quantization_config(preset: str, is_static: bool, per_channel: bool,
+                        exclude: list[str] | None = None) -> Any:
     from optimum.onnxruntime import AutoQuantizationConfig
 
-    return getattr(AutoQuantizationConfig, preset)(is_static=is_static, per_channel=per_channel)
+    return getattr(AutoQuantizationConfig, preset)(is_static=is_static, per_channel=per_channel,
+                                                   nodes_to_exclude=exclude or [])
 
 
 def with_inferred_types(folder: Path, stage: Path) -> Path:
@@ -106,12 +108,19 @@ def check_not_quantized(source: Path) -> None:
 
 
 def quantize_dynamic(source: str | Path, output: str | Path, preset: str = "auto",
-                     per_channel: bool = True, overwrite: bool = False) -> dict[str, Any]:
-    """Dynamic int8 (weights int8, activations quantized on the fly) of a plain or fused graph."""
+                     per_channel: bool = True, overwrite: bool = False,
+                     float_head: bool = False) -> dict[str, Any]:
+    """Dynamic int8 (weights int8, activations quantized on the fly) of a plain or fused graph;
+    `float_head` keeps the classification head's matrix products in float."""
     source = Path(source)
     check_not_quantized(source)
     preset = choose_preset(preset)
-    config = quantization_config(preset, is_static=False, per_channel=per_channel)
+    exclude = head_matmuls(load_onnx_model(onnx_file(source))) if float_head else []
+    if float_head and not exclude:
+        fail(f"{source}: no classification head found between the encoder and the logits "
+             "(a MatMul or Gemm reached from the outputs): quantize it whole (int8)")
+    config = quantization_config(preset, is_static=False, per_channel=per_channel,
+                                 exclude=exclude)
     with staged_folder(output, overwrite, step="onnx-quantize-dynamic") as stage, \
             tempfile.TemporaryDirectory() as tmp:
         run_quantizer(with_inferred_types(source, Path(tmp)), stage, config)
@@ -123,6 +132,7 @@ def quantize_dynamic(source: str | Path, output: str | Path, preset: str = "auto
 
 def quantization_settings(preset: str, config: Any, stage: Path) -> dict[str, Any]:
     return {"preset": preset, "per_channel": config.per_channel,
+            **({"float_nodes": config.nodes_to_exclude} if config.nodes_to_exclude else {}),
             "reduce_range": config.reduce_range, "format": config.format.name,
             "weights": config.weights_dtype.name, "activations": config.activations_dtype.name,
             "integer_ops": integer_op_counts(op_counts(stage / ONNX_NAME))}

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slimformer.evaluation.report import p50_cell
+from slimformer.evaluation.report import label_points, p50_cell
 from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.optimize.select import Budget, test_accuracy, validation_accuracy
 
@@ -76,20 +76,20 @@ def plot(report: BenchmarkReport, choice: dict[str, Any], path: Path) -> None:
         chosen = row["name"] == choice["name"]
         ax.scatter(x, y, s=1500 * row["size_mb"] / biggest + 40, alpha=0.5,
                    edgecolors="red" if chosen else "black", linewidths=2.5 if chosen else 0.8)
-        ax.annotate(row["name"] + (" (chosen)" if chosen else ""), (x, y),
-                    textcoords="offset points", xytext=(0, 12), ha="center", fontsize=8)
+    label_points(ax, [(r["latency_ms"]["p50"], validation_accuracy(r)) for r in rows],
+                 [r["name"] + (" (chosen)" if r["name"] == choice["name"] else "")
+                  for r in rows])
     front = sorted((r for r in rows if r["name"] in choice["pareto_front"]),
                    key=lambda r: r["latency_ms"]["p50"])
     ax.plot([r["latency_ms"]["p50"] for r in front], [validation_accuracy(r) for r in front],
             linestyle="--", color="grey", linewidth=1, label="Pareto front")
-    ax.set_xlabel("Latency p50 (ms, batch 1, per-process)")
+    ax.set_xlabel("Latency p50 (ms, batch 1, per-process; log scale)")
     ax.set_ylabel("Validation accuracy (%)")
     ax.set_title("Variants: validation accuracy vs latency; bubble area = size")
     ax.legend(loc="lower right")
     ax.margins(x=0.25, y=0.25)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

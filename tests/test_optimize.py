@@ -52,6 +52,12 @@ def test_the_test_split_never_changes_the_choice():
                                                                   budget)["name"]
 
 
+def test_a_teacher_not_in_the_report_is_one_line_listing_the_variants():
+    with pytest.raises(SlimformerError, match="'tutor' is not in the benchmark report; it has: "
+                                              "teacher, int8, student, student-fp32$"):
+        choose(REPORT, "tutor", Budget(0.5))
+
+
 def test_a_budget_nothing_meets_names_the_closest_candidate():
     with pytest.raises(SlimformerError, match="no variant meets the budget; the closest is "
                                               "'int8': p50 2.00 ms"):

@@ -72,9 +72,7 @@ def choose(report: BenchmarkReport, teacher_name: str, budget: Budget) -> dict[s
     """The fastest variant within budget, with the reason; a clear error naming the closest
     candidate when none is."""
     rows = report.variants
-    teacher = next((r for r in rows if r["name"] == teacher_name), None)
-    if teacher is None:
-        fail(f"the teacher {teacher_name!r} is not in the benchmark report")
+    teacher = report.row(teacher_name)  # a name not in the report: one line listing them
     misses = {r["name"]: shortfalls(r, teacher, budget) for r in rows}
     missed = {name: [text for text, _ in found] for name, found in misses.items()}
     eligible = [r for r in rows if not missed[r["name"]]]

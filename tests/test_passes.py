@@ -83,3 +83,20 @@ def test_a_chain_runs_through_compress_and_leaves_only_what_was_asked(tmp_path, 
     assert made["onnx"] == Path(args.output_dir) / "tiny-bert-onnx"
     assert sorted(p.name for p in Path(args.output_dir).iterdir()) == sorted(
         p.name for p in made.values())
+
+
+def test_compress_benchmarks_the_int8_its_passes_make_fastest():
+    from slimformer.compression.variants import benchmark_specs, best_int8
+
+    def best(*keys):
+        found = best_int8({k: Path(f"/m/{i}") for i, k in enumerate(keys)})
+        return None if found is None else keys[int(found.name)]
+
+    # by passes, not by name: a spelled chain counts as its alias does
+    assert best("onnx-int8", "onnx > O2 > int8", "onnx") == "onnx > O2 > int8"
+    assert best("onnx-int8-static", "onnx-int8") == "onnx-int8"
+    assert best("onnx > emb4 > int8", "onnx-int8-static") == "onnx > emb4 > int8"
+    assert best("onnx", "torch-int8", "onnx > O2") is None  # none quantizes an ONNX graph
+    specs = benchmark_specs("/m/src", {"onnx": Path("/m/a"), "onnx-int8": Path("/m/b")})
+    assert specs == ["source=/m/src", "onnx=/m/a", "onnx-int8=/m/b", "b-lean=/m/b@onnx-lean",
+                     "b-pipeline=/m/b@onnx-pipeline"]

@@ -20,7 +20,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from slimformer.data.args import DataArguments
 from slimformer.data.dataset import load_data
 from slimformer.data.metrics import clinc_scores
-from slimformer.serving.centroids import fit_centroids, nearest_distance, out_of_fold_distances
+from slimformer.serving.centroids import Centroids, fit_centroids, out_of_fold_distances
 from slimformer.serving.fallback import threshold_within
 
 
@@ -53,7 +53,7 @@ def rows_for(spec: str, dataset, max_drop: float) -> list[str]:
                                      oos, max_drop)
         centroids = fit_centroids(found["validation"][column], labels["validation"], oos)
         values = {"validation": held_out,
-                  "test": -nearest_distance(found["test"][column], centroids)}
+                  "test": -Centroids.from_stored(centroids).nearest_distance(found["test"][column])}
         cells = []
         for split in ("validation", "test"):
             ids = np.where(values[split] < threshold, oos, predicted[split])

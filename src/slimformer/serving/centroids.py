@@ -16,6 +16,7 @@ This module needs numpy only: the lean predictor applies it without torch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,26 +53,35 @@ def rounded(values: np.ndarray) -> list[list[float]]:
     return [[float(f"{v:.{DIGITS}g}") for v in row] for row in values]
 
 
-def prepared(centroids: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The arrays nearest_distance needs, built once per rule (from the stored lists)."""
-    return with_mean_terms(np.asarray(centroids["means"], dtype=np.float64),
-                           np.asarray(centroids["precision"], dtype=np.float64))
+@dataclass(frozen=True)
+class Centroids:
+    """The means and shared precision as arrays, with each mean's own term of the distance:
+    built once per rule from the stored lists, or per fold from fitted arrays."""
 
+    means: np.ndarray
+    precision: np.ndarray
+    mean_terms: np.ndarray
 
-def with_mean_terms(means: np.ndarray, precision: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return means, precision, ((means @ precision) * means).sum(axis=1)
+    @classmethod
+    def of(cls, means: np.ndarray, precision: np.ndarray) -> Centroids:
+        return cls(means, precision, ((means @ precision) * means).sum(axis=1))
 
+    @classmethod
+    def from_stored(cls, centroids: dict[str, Any]) -> Centroids:
+        return cls.of(np.asarray(centroids["means"], dtype=np.float64),
+                      np.asarray(centroids["precision"], dtype=np.float64))
 
-def nearest_distance(features: np.ndarray, centroids: dict[str, Any],
-                     arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                     ) -> np.ndarray:
-    """Each row's squared Mahalanobis distance to its nearest intent mean."""
-    means, precision, mean_terms = arrays or prepared(centroids)
-    x = np.asarray(features, dtype=np.float64)
-    xp = x @ precision
-    distances = (xp * x).sum(axis=1)[:, None] - 2 * xp @ means.T + mean_terms[None, :]
-    return distances.min(axis=1)
+    @property
+    def width(self) -> int:
+        return len(self.precision)
+
+    def nearest_distance(self, features: np.ndarray) -> np.ndarray:
+        """Each row's squared Mahalanobis distance to its nearest intent mean."""
+        x = np.asarray(features, dtype=np.float64)
+        xp = x @ self.precision
+        distances = ((xp * x).sum(axis=1)[:, None] - 2 * xp @ self.means.T
+                     + self.mean_terms[None, :])
+        return distances.min(axis=1)
 
 
 def out_of_fold_distances(features: np.ndarray, labels: np.ndarray, oos_id: int,
@@ -94,8 +104,7 @@ def out_of_fold_distances(features: np.ndarray, labels: np.ndarray, oos_id: int,
         else:
             everything = everything or fitted_arrays(features, labels, oos_id)
             fitted = everything
-        distances[held_out] = nearest_distance(features[held_out], None,
-                                               with_mean_terms(*fitted))
+        distances[held_out] = Centroids.of(*fitted).nearest_distance(features[held_out])
     return distances
 
 

@@ -33,11 +33,10 @@ import numpy as np
 
 from slimformer.errors import fail
 from slimformer.serving.centroids import (
+    Centroids,
     check_centroids,
     fit_centroids,
-    nearest_distance,
     out_of_fold_distances,
-    prepared,
 )
 
 CONFIG_KEY = "oos_fallback"
@@ -55,18 +54,18 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def confidence(logits: np.ndarray, score: str, oos_id: int, temperature: float = 1.0,
-               centroids: dict[str, Any] | None = None, arrays: Any = None) -> np.ndarray:
+               centroids: Centroids | None = None) -> np.ndarray:
     """Each row's confidence that it is in scope: its largest in-scope logit (max_logit), the
     largest in-scope probability (max_softmax; temperature_softmax at a fitted temperature,
     Guo et al. 2017), the negative energy T * logsumexp(in-scope logits / T) (Liu et al.
     2020), or minus the squared Mahalanobis distance to the nearest intent mean."""
     logits = np.asarray(logits, dtype=np.float64)
     if score == "mahalanobis":
-        width = len((centroids or {}).get("precision", []))
+        width = centroids.width if centroids is not None else 0
         if logits.ndim != 2 or logits.shape[1] != width:
             fail(f"the fallback's centroids have {width} dimensions, the model gives "
                  f"{logits.shape[-1]} logits: the rule was fitted for another model")
-        return -nearest_distance(logits, centroids, arrays)
+        return -centroids.nearest_distance(logits)
     if score in ("max_softmax", "temperature_softmax"):
         values = softmax(logits, temperature if score == "temperature_softmax" else 1.0)
     elif score in ("max_logit", "energy"):
@@ -110,11 +109,11 @@ class FallbackRule:
     centroids: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
-    def centroid_arrays(self) -> Any:
-        return prepared(self.centroids) if self.centroids else None
+    def centroid_arrays(self) -> Centroids | None:
+        return Centroids.from_stored(self.centroids) if self.centroids else None
 
     def confidence(self, logits: np.ndarray) -> np.ndarray:
-        return confidence(logits, self.score, self.oos_id, self.temperature, self.centroids,
+        return confidence(logits, self.score, self.oos_id, self.temperature,
                           self.centroid_arrays)
 
     def predict_ids(self, logits: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from slimformer.data.args import DataArguments
 from slimformer.data.dataset import load_data
 from slimformer.data.metrics import clinc_scores
-from slimformer.serving.fallback import AUTO, SCORES, rule_for_split
+from slimformer.serving.fallback import SCORES, best_rule, rule_for_split
 from slimformer.serving.registry import load_variant
 
 
@@ -29,14 +29,14 @@ def rows_for(spec: str, dataset, data_args: DataArguments) -> list[str]:
     logits = {split: variant.logits(dataset[split]["text"], progress=f"{name} {split}")
               for split in ("validation", "test")}
     labels = {split: np.asarray(dataset[split]["intent"]) for split in logits}
-    kept = rule_for_split(logits["validation"], dataset["validation"],
-                          DataArguments(**{**vars(data_args), "fallback_score": AUTO})).score
+    rules = {score: rule_for_split(logits["validation"], dataset["validation"],
+                                   DataArguments(**{**vars(data_args), "fallback_score": score}))
+             for score in SCORES}
+    kept = best_rule(list(rules.values())).score  # what "auto" keeps, from the same fits
     rows = []
     for score in ("none", *SCORES):
         cells = []
-        rule = None if score == "none" else rule_for_split(
-            logits["validation"], dataset["validation"],
-            DataArguments(**{**vars(data_args), "fallback_score": score}))
+        rule = rules.get(score)
         for split in ("validation", "test"):
             if rule is None:
                 ids = logits[split].argmax(-1)

@@ -194,9 +194,14 @@ def fit_rule(logits: np.ndarray, labels: np.ndarray, oos_id: int, label: str = "
         fail(f"no in-scope rows in the {split} split to fit the fallback on")
     if score != AUTO:
         return fit_one(logits, labels, oos_id, label, score, max_in_scope_drop, split)
-    rules = [fit_one(logits, labels, oos_id, label, s, max_in_scope_drop, split)
-             for s in SCORES]
-    best = max(rules, key=lambda r: r.figures["with"]["accuracy"])  # first of equals
+    return best_rule([fit_one(logits, labels, oos_id, label, s, max_in_scope_drop, split)
+                      for s in SCORES])
+
+
+def best_rule(rules: list[FallbackRule]) -> FallbackRule:
+    """The rule that answers its fitting split best (the first of equals), with every rule's
+    figures on that split: what score "auto" keeps."""
+    best = max(rules, key=lambda r: r.figures["with"]["accuracy"])
     best.compared = {r.score: r.figures["with"] for r in rules}
     return best
 

@@ -1,6 +1,7 @@
 """Fine-tuning's own learning rate for a new head, and progress lines for runs without a bar."""
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,38 @@ def test_a_diverged_run_is_never_saved(tmp_path):
     with pytest.raises(SlimformerError, match="non-finite weights \\(classifier.weight\\)"):
         save_outputs(trainer, {"train_loss": 1.0}, None)
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_a_failed_final_rename_leaves_the_checkpoints_where_they_were(tmp_path, tokenizer):
+    """The parent folder made immutable (chattr +i) once the stage exists: the rename that
+    would put the saved model in place fails for real, and the checkpoints the stage had
+    taken along go back into the output folder."""
+    import shutil
+    import subprocess
+
+    from transformers import Trainer
+
+    from slimformer.training.finetune import save_outputs
+
+    from .conftest import tiny_bert
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed: no way to make a rename fail for real")
+    parent = tmp_path / "runs"
+    args = finetune_args(parent)
+    out = Path(args.output_dir)
+    (out / "checkpoint-7").mkdir(parents=True)
+    (out / "checkpoint-7" / "trainer_state.json").write_text("{}")
+    trainer = Trainer(model=tiny_bert(), args=args)
+
+    def lock(stage):  # after the stage is made, before the final rename
+        if subprocess.run(["chattr", "+i", str(out.parent)], capture_output=True).returncode:
+            pytest.skip("this file system or user cannot make a folder immutable")
+
+    try:
+        with pytest.raises(OSError):
+            save_outputs(trainer, {"train_loss": 1.0}, tokenizer, record=lock)
+    finally:
+        subprocess.run(["chattr", "-i", str(out.parent)], capture_output=True)
+    assert (out / "checkpoint-7" / "trainer_state.json").read_text() == "{}"
+    assert not (out / "model.safetensors").exists()

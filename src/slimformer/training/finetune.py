@@ -79,14 +79,15 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any,
     """Model (safetensors), tokenizer, metrics and `record(folder)` (the provenance), once
     they are checked finite. They are written into a staging folder beside the output
     folder, which takes the run's checkpoints along and replaces it only once everything is
-    written: a full disk leaves no model folder without weights. Only the main process
-    writes."""
+    written: a full disk leaves no model folder without weights, and a failed final rename
+    puts the checkpoints back. Only the main process writes."""
     check_finite(trainer, metrics)
     if not trainer.is_world_process_zero():
         trainer.save_model()  # a collective in sharded runs; writes nothing off the main process
         return
     out = Path(trainer.args.output_dir)
     stage = make_stage(out)
+    moved: list[str] = []  # the run's checkpoints and record, taken into the stage
     try:
         trainer.save_model(str(stage))
         tokenizer.save_pretrained(stage)
@@ -97,8 +98,11 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any,
         for entry in out.iterdir() if out.is_dir() else ():
             if not (stage / entry.name).exists():  # checkpoints, the run record
                 entry.rename(stage / entry.name)
+                moved.append(entry.name)
         replace_folder(stage, out)
     except BaseException as err:
+        for name in moved if out.is_dir() else ():  # back where they were, not deleted
+            (stage / name).rename(out / name)
         shutil.rmtree(stage, ignore_errors=True)
         if disk_full(err):
             fail(f"no space left on the disk of {out}: the model was not saved; free some "

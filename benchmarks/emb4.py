@@ -1,6 +1,7 @@
 """4-bit embeddings on a student (issue 24): its fused int8 with 8-bit and with 4-bit
-embeddings (blocks of 32, 128 and 256), untrimmed and vocabulary-trimmed, benchmarked side by
-side by the lean predictor on the full test split, each with its own fallback.
+embeddings (one scale per row, the default, and blocks of 32 and 256), untrimmed and
+vocabulary-trimmed, benchmarked side by side by the lean predictor on the full test split,
+each with its own fallback.
 
     HF_HUB_OFFLINE=1 python benchmarks/emb4.py --model outputs/optimize-full/student-3l-1-3-5 \
         --data_file ../shared/data/clinc150/data_oos_plus.json --output_dir outputs/emb4
@@ -26,13 +27,13 @@ from slimformer.data.args import DataArguments
 from slimformer.evaluation.benchmark import benchmark_folders
 from slimformer.evaluation.settings import BenchmarkSettings
 
-CHAINS = {"int8": "onnx > O2 > int8", "emb4-b32": "onnx > emb4-b32 > O2 > int8",
-          "emb4-b128": "onnx > emb4-b128 > O2 > int8", "emb4": "onnx > emb4 > O2 > int8"}
+CHAINS = {"int8": "onnx > O2 > int8", "emb4-b32": "onnx > O2 > emb4-b32 > int8",
+          "emb4-b256": "onnx > O2 > emb4-b256 > int8", "emb4": "onnx > O2 > emb4 > int8"}
 
 
 def variants(model: Path, out: Path, prefix: str) -> dict[str, Path]:
-    """The model's fused int8 variants (8-bit, then 4-bit word embeddings in blocks of 32,
-    128 and 256, the default), in out/."""
+    """The model's fused int8 variants (8-bit, then 4-bit word embeddings in blocks of 32 and
+    256 and with a scale per row, the default), in out/."""
     chains = [dataclasses.replace(chain_of(spec, CompressArguments()), key=name)
               for name, spec in CHAINS.items()]
     final = {c.key: out / f"{prefix}-{c.key}" for c in chains}

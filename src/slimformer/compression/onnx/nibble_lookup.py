@@ -2,22 +2,32 @@
 
 ONNX Runtime's CPU GatherBlockQuantized does several integer divisions per output element: on
 2 cores one lookup of a query's tokens costs about 55 us, where int8's Gather and
-DequantizeLinear cost about 14 (docs/distillation.md). The same lookup in plain operators
-runs as fast as int8's:
+DequantizeLinear cost about 14 (docs/distillation.md). At batch 1 each extra operator costs a
+few microseconds whatever it does, so the lookup here runs as few as it can:
 
-    bytes  = Gather(packed, ids)                    uint8, two 4-bit values per byte
-    values = Cast(Gather(nibbles, Cast(bytes)))     a 256 x 2 table: each byte's two values
-    scales = Cast(Gather(Gather(units, ids), block_of_column)) * unit
+    table  = Sub(Cast(Concat(packed & 15, packed >> 4)), 8)      int8 rows x width, constant
+    scales = Cast(units) * unit                                   float rows x blocks, constant
+    out    = Cast(Gather(table, ids)) * Gather(scales, ids)       (a block's scale per column)
 
-Every constant is an integer, so the passes that come after it (graph fusion, int8, which
-quantize float tables) leave it alone. The scales are fixed-point int32 with one shared unit,
-a power of two: 2^31 steps below the largest scale.
+The file holds the packed bytes (two 4-bit values each, column j with column j + width/2) and
+the scales as fixed-point int32 with one power-of-two unit. The first two lines depend on
+constants only, so ONNX Runtime folds them when it loads the graph: at run time the lookup is
+an int8 Gather, a Cast, the scales' Gather and a Mul, against int8's Gather and
+DequantizeLinear. In memory the table is 8-bit, as int8's; on disk it is 4-bit.
+
+Nothing that folds constants may run between this and the session that serves it, or the
+file gets the unpacked table back: chain it after graph fusion (whose ONNX Runtime pass
+saves a folded graph). The int8 pass after it leaves it alone: it quantizes Gathers of
+float initializers only, and these Gathers read computed tensors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
+
+# BitwiseAnd needs opset 18; the quantizer that made the INT4 table already raised it to 21
+MIN_OPSET = 18
 
 
 def int4_values(tensor: TensorProto) -> np.ndarray:
@@ -36,45 +46,66 @@ def fixed_point(scales: np.ndarray) -> tuple[np.ndarray, float]:
     return np.round(scales / unit).astype(np.int32), float(unit)
 
 
+def packed_halves(values: np.ndarray) -> np.ndarray:
+    """Values in [-8, 7] as bytes: column j (+8) in the low nibble, column j + half in the
+    high one (a zero column pads an odd width)."""
+    half = (values.shape[1] + 1) // 2
+    offset = np.pad(values + 8, ((0, 0), (0, 2 * half - values.shape[1])), constant_values=8)
+    return (offset[:, :half] | (offset[:, half:] << 4)).astype(np.uint8)
+
+
 def lookup_nodes(node: NodeProto, values: np.ndarray, scales: np.ndarray,
                  block: int) -> tuple[list[NodeProto], list[TensorProto]]:
     """The operators and constants that compute `node`'s output from its ids."""
     ids, out = node.input[1], node.output[0]
     width = values.shape[1]
-    packed = ((values[:, 0::2] + 8) | ((values[:, 1::2] + 8) << 4)).astype(np.uint8)
-    nibbles = np.array([[(b & 15) - 8, (b >> 4) - 8] for b in range(256)], dtype=np.int8)
     units, unit = fixed_point(scales)
 
     def name(part: str) -> str:
         return f"{out}_{part}"
 
-    constants = [numpy_helper.from_array(packed, name("packed")),
-                 numpy_helper.from_array(nibbles, name("nibbles")),
+    constants = [numpy_helper.from_array(packed_halves(values), name("packed")),
+                 numpy_helper.from_array(np.array(15, np.uint8), name("low_bits")),
+                 numpy_helper.from_array(np.array(4, np.uint8), name("four")),
+                 numpy_helper.from_array(np.array(8, np.int8), name("eight")),
                  numpy_helper.from_array(units, name("units")),
-                 numpy_helper.from_array((np.arange(width) // block).astype(np.int64),
-                                         name("block_of_column")),
-                 numpy_helper.from_array(np.array([0, 0, width], np.int64), name("shape")),
                  numpy_helper.from_array(np.array(unit, np.float32), name("unit"))]
-    nodes = [
-        helper.make_node("Gather", [name("packed"), ids], [name("bytes")], axis=0),
-        helper.make_node("Cast", [name("bytes")], [name("byte_ids")], to=TensorProto.INT64),
-        helper.make_node("Gather", [name("nibbles"), name("byte_ids")], [name("pairs")], axis=0),
-        helper.make_node("Reshape", [name("pairs"), name("shape")], [name("ints")]),
-        helper.make_node("Cast", [name("ints")], [name("values")], to=TensorProto.FLOAT),
-        helper.make_node("Gather", [name("units"), ids], [name("row_units")], axis=0),
-        helper.make_node("Gather", [name("row_units"), name("block_of_column")],
-                         [name("column_units")], axis=-1),
-        helper.make_node("Cast", [name("column_units")], [name("column_units_f")],
-                         to=TensorProto.FLOAT),
-        helper.make_node("Mul", [name("column_units_f"), name("unit")], [name("scales")]),
-        helper.make_node("Mul", [name("values"), name("scales")], [out]),
-    ]
+    unpacked = name("nibbles")
+    nodes = [  # constants only: folded by ONNX Runtime when it loads the graph
+        helper.make_node("BitwiseAnd", [name("packed"), name("low_bits")], [name("low")]),
+        helper.make_node("BitShift", [name("packed"), name("four")], [name("high")],
+                         direction="RIGHT"),
+        helper.make_node("Concat", [name("low"), name("high")], [unpacked], axis=1)]
+    if width % 2:
+        constants += [numpy_helper.from_array(np.array([0], np.int64), name("start")),
+                      numpy_helper.from_array(np.array([width], np.int64), name("width")),
+                      numpy_helper.from_array(np.array([1], np.int64), name("axis"))]
+        nodes.append(helper.make_node("Slice", [unpacked, name("start"), name("width"),
+                                                name("axis")], [name("columns")]))
+        unpacked = name("columns")
+    nodes += [
+        helper.make_node("Cast", [unpacked], [name("offset")], to=TensorProto.INT8),
+        helper.make_node("Sub", [name("offset"), name("eight")], [name("table")]),
+        helper.make_node("Cast", [name("units")], [name("units_f")], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [name("units_f"), name("unit")], [name("scales")]),
+        # at run time
+        helper.make_node("Gather", [name("table"), ids], [name("rows")], axis=0),
+        helper.make_node("Cast", [name("rows")], [name("values")], to=TensorProto.FLOAT),
+        helper.make_node("Gather", [name("scales"), ids], [name("row_scales")], axis=0)]
+    row_scales = name("row_scales")
+    if scales.shape[1] > 1:  # a scale per block: spread along the row, column by column
+        constants.append(numpy_helper.from_array(
+            (np.arange(width) // block).astype(np.int64), name("block_of_column")))
+        nodes.append(helper.make_node("Gather", [row_scales, name("block_of_column")],
+                                      [name("column_scales")], axis=-1))
+        row_scales = name("column_scales")
+    nodes.append(helper.make_node("Mul", [name("values"), row_scales], [out]))
     return nodes, constants
 
 
 def as_plain_ops(model: ModelProto) -> int:
-    """Replace each symmetric 4-bit GatherBlockQuantized on a 2-D table, gathered along rows
-    from 2-D ids, by the plain lookup; returns how many were replaced."""
+    """Replace each symmetric 4-bit GatherBlockQuantized on a 2-D table, gathered along rows,
+    by the plain lookup; returns how many were replaced."""
     graph = model.graph
     tables = {init.name: init for init in graph.initializer}
     replaced = 0
@@ -96,4 +127,7 @@ def as_plain_ops(model: ModelProto) -> int:
             graph.initializer.remove(tables[used])
         graph.initializer.extend(constants)
         replaced += 1
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version < MIN_OPSET:
+            opset.version = MIN_OPSET
     return replaced

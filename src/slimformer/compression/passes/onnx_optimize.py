@@ -47,4 +47,7 @@ PASS = Pass(
     name="opt", config=OptimizeConfig, takes="onnx", makes="onnx", step="onnx-optimize",
     title="Graph optimization (ONNX Runtime, ORTOptimizer)",
     phrase="graph-optimized by ONNX Runtime", run=run, tags=("onnx", "onnxruntime"),
-    spellings=LEVELS)
+    spellings=LEVELS,
+    # ONNX Runtime's fusion saves a constant-folded graph: after emb4 it would write the
+    # 4-bit table back unpacked (compression/onnx/nibble_lookup.py)
+    not_after=("emb4",))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,16 @@ def main() -> None:
         parser.error("--output is required")
     if Path(args.output).exists():
         parser.error(f"{args.output} exists; choose a new --output")
+    if args.queries < 1:
+        parser.error(f"--queries must be at least 1, got {args.queries}")
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (apt-get install valgrind)")
+    for spec in args.variants:
+        name, _, folder = spec.partition("=")
+        if not (name and (Path(folder) / "model.onnx").is_file()
+                and (Path(folder) / "tokenizer.json").is_file()):
+            parser.error(f"{spec!r}: expected NAME=FOLDER, the folder holding model.onnx and "
+                         "tokenizer.json")
     lines = ["| variant | instructions per query | vs the first | instructions with 0 queries |",
              "|---|---|---|---|"]
     first = None

@@ -1,7 +1,7 @@
 """Instructions per query of ONNX variants, counted by valgrind's callgrind: a cost that other
 load on the machine does not move, for when wall-clock rounds are too noisy to compare
-(docs/distillation.md, 4-bit embeddings). Each folder runs in one ONNX Runtime session with
-1 thread on the first N test queries at batch 1, tokenization included; the same program with
+(docs/distillation.md, 4-bit embeddings). Each folder runs on the lean predictor with 1 thread
+on the first N test queries at batch 1, tokenization included; the same program with
 0 queries is subtracted, so what remains is the per-query work. Valgrind's CPU has no AVX-512:
 ONNX Runtime takes its avx2 kernels there.
 
@@ -25,28 +25,17 @@ from pathlib import Path
 
 
 def run_queries(folder: str, data_file: str, count: int) -> None:
-    """The program callgrind counts: load the folder's graph and tokenizer, run `count` queries."""
-    import numpy as np
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
+    """The program callgrind counts: the lean predictor (the service's own code: its tokenizer
+    settings and session options) on one thread, `count` queries at batch 1."""
     from slimformer.data.args import DataArguments
     from slimformer.data.dataset import load_data
+    from slimformer.serving.lean import LeanOnnxVariant
 
-    tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(f"{folder}/model.onnx", options,
-                                   providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
+    predictor = LeanOnnxVariant.load(Path(folder), Path(folder).name, 1)
     # loaded with 0 queries too, so that the subtraction leaves the queries alone
     texts = load_data(DataArguments(data_file=data_file))["test"]["text"][:count]
     for text in texts:
-        encoded = tokenizer.encode(text)
-        feed = {"input_ids": encoded.ids, "attention_mask": encoded.attention_mask,
-                "token_type_ids": encoded.type_ids}
-        session.run(None, {k: np.array([v], dtype=np.int64) for k, v in feed.items()
-                           if k in names})
+        predictor.predict_logits([text])
 
 
 def instructions(folder: str, data_file: str, count: int) -> int:
@@ -81,8 +70,8 @@ def main() -> None:
         parser.error(f"--queries must be at least 1, got {args.queries}")
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
-    for spec in args.variants:
-        name, _, folder = spec.partition("=")
+    variants = [spec.partition("=")[::2] for spec in args.variants]
+    for spec, (name, folder) in zip(args.variants, variants):
         if not (name and (Path(folder) / "model.onnx").is_file()
                 and (Path(folder) / "tokenizer.json").is_file()):
             parser.error(f"{spec!r}: expected NAME=FOLDER, the folder holding model.onnx and "
@@ -90,8 +79,7 @@ def main() -> None:
     lines = ["| variant | instructions per query | vs the first | instructions with 0 queries |",
              "|---|---|---|---|"]
     first = None
-    for spec in args.variants:
-        name, _, folder = spec.partition("=")
+    for name, folder in variants:
         empty = instructions(folder, args.data_file, 0)
         per_query = (instructions(folder, args.data_file, args.queries) - empty) / args.queries
         first = first or per_query

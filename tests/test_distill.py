@@ -1,4 +1,6 @@
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,8 +134,9 @@ def test_distill_trains_and_writes_a_model_folder(tmp_path, teacher_folder, clin
     metrics = distill(args, data_args, training_args)
     out = tmp_path / "out"
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
-    assert not list(out.glob("*.bin")) or [p.name for p in out.glob("*.bin")] == [
-        "training_args.bin"]
+    assert not list(out.glob("*.bin")), "a pickle in the model folder"
+    saved = json.loads((out / "training_args.json").read_text())
+    assert Path(saved["output_dir"]) == out and saved["alpha"] == training_args.alpha
     assert {"test_accuracy", "validation_accuracy", "test_oos_recall"} <= set(metrics)
     from slimformer.models.loading import load_classifier_folder
     from slimformer.provenance import read_provenance

@@ -90,6 +90,10 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float], tokenizer: Any,
     moved: list[str] = []  # the run's checkpoints and record, taken into the stage
     try:
         trainer.save_model(str(stage))
+        # The Trainer pickles its arguments beside the weights; keep them as JSON (tokens
+        # masked by to_dict), so a model folder holds no pickle.
+        (stage / "training_args.bin").unlink(missing_ok=True)
+        (stage / "training_args.json").write_text(trainer.args.to_json_string())
         tokenizer.save_pretrained(stage)
         metrics = {**metrics, "world_size": trainer.args.world_size}
         (stage / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))

@@ -38,6 +38,40 @@ def test_loss_equals_the_formula():
     assert got == pytest.approx(expected, rel=1e-5)
 
 
+def test_mse_loss_equals_the_formula_and_sees_a_shift_kl_ignores():
+    student = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.3]])
+    teacher = torch.tensor([[1.0, 1.5, -0.5], [2.0, -1.0, 0.0]])
+    labels = torch.tensor([0, 2])
+    alpha = 0.3
+    ce = F.cross_entropy(student, labels).item()
+    mse = 0.5 * np.mean((student.numpy() - teacher.numpy()) ** 2)
+    got = distillation_loss(student, teacher, labels, alpha, 4.0, soft_loss="mse").item()
+    assert got == pytest.approx(alpha * ce + (1 - alpha) * mse, rel=1e-5)
+    # a student whose logits are the teacher's plus 5: KL sees nothing, MSE sees the level
+    shifted = teacher + 5.0
+    kl = distillation_loss(shifted, teacher, labels, 0.0, 4.0).item()
+    assert kl == pytest.approx(0.0, abs=1e-6)
+    assert distillation_loss(shifted, teacher, labels, 0.0, 4.0,
+                             soft_loss="mse").item() == pytest.approx(12.5)
+
+
+def test_mse_is_the_large_temperature_limit_of_kl_for_centred_logits():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(8, 151), torch.randn(8, 151)
+    student = student - student.mean(-1, keepdim=True)
+    teacher = teacher - teacher.mean(-1, keepdim=True)
+    labels = torch.zeros(8, dtype=torch.long)
+    kl = distillation_loss(student, teacher, labels, 0.0, 200.0).item()
+    mse = distillation_loss(student, teacher, labels, 0.0, 200.0, soft_loss="mse").item()
+    # (so the profile's alpha weighs either term alike)
+    assert kl == pytest.approx(mse, rel=0.02)
+
+
+def test_unknown_soft_loss_is_refused(tmp_path):
+    with pytest.raises(SlimformerError, match="soft_loss must be one of kl, mse"):
+        DistillationTrainingArguments(output_dir=str(tmp_path), soft_loss="l1")
+
+
 def test_alpha_one_is_cross_entropy():
     student, teacher = torch.randn(4, 151), torch.randn(4, 151)
     labels = torch.tensor([1, 42, 7, 150])
@@ -249,11 +283,13 @@ def test_layer_losses_need_a_student_cut_from_the_teacher(tmp_path, teacher_fold
 def test_provenance_records_what_ran_not_what_was_asked(tmp_path, teacher_folder, clinc_dir):
     from slimformer.provenance import read_provenance
 
-    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir, max_steps=2)
+    args, data_args, training_args = setup(tmp_path, teacher_folder, clinc_dir, max_steps=2,
+                                           soft_loss="mse")
     training_args.num_train_epochs = 3
     distill(args, data_args, training_args)
     settings = read_provenance(tmp_path / "out")["steps"][-1]["settings"]
     assert settings["steps"] == 2 and settings["epochs_asked"] == 3
+    assert settings["soft_loss"] == "mse"
     assert settings["epochs"] == pytest.approx(2 / 3, abs=0.01)  # 48 rows: 3 batches an epoch
 
 

@@ -251,3 +251,22 @@ def test_the_plan_is_a_graph_of_steps_that_each_own_one_folder(tmp_path, clinc_d
     folders = [s.folder for s in steps]
     assert len(set(folders)) == len(folders)
     assert not [(a, b) for a in folders for b in folders if a != b and b.is_relative_to(a)]
+
+
+def test_the_soft_loss_reaches_students_and_pruning_and_their_fingerprints_only(
+        tmp_path, clinc_dir, base):
+    from slimformer.optimize.run import optimize, plan
+
+    def step_settings(**changes):
+        args, data, settings = arguments(tmp_path, clinc_dir, base, prune_levels=[0.5],
+                                         **changes)
+        steps, _ = plan(args, data, settings, tmp_path / "run")
+        return {s.name: s.settings for s in steps}
+
+    kl, mse = step_settings(), step_settings(soft_loss="mse")
+    assert "soft_loss" not in kl["student-1l-0"]  # (kl: older runs' fingerprints hold)
+    assert mse["student-1l-0"]["soft_loss"] == mse["student-1l-0-pruned-50"]["soft_loss"] == "mse"
+    assert mse["teacher"] == kl["teacher"]
+    with pytest.raises(SlimformerError, match="soft_loss must be one of kl, mse, got 'l2'"):
+        optimize(*arguments(tmp_path, clinc_dir, base, soft_loss="l2"))
+    assert not (tmp_path / "run").exists()  # refused before any work

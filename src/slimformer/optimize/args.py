@@ -11,7 +11,8 @@ PROFILES: dict[str, dict[str, object]] = {
     "quick": {"finetune_epochs": 2.0, "distill_epochs": 1.0, "students": ["0 2 4"],
               "variants": ["onnx-int8"], "prune_levels": [], "prune_epochs": 1.0,
               "augment": 0, "head_learning_rate": 3e-3, "alpha": 0.5, "temperature": 3.0,
-              "hidden_weight": 0.0, "attention_weight": 0.0, "distill_learning_rate": None},
+              "hidden_weight": 0.0, "attention_weight": 0.0, "distill_learning_rate": None,
+              "soft_loss": "kl"},
     # the docs' numbers: the book-length chain; the 3-layer student distilled 3 epochs over a
     # transfer set of 4 augmented queries per training query, with the layer-wise losses and
     # the issue-13 search's best settings (docs/distillation.md), and the teacher and the
@@ -22,7 +23,7 @@ PROFILES: dict[str, dict[str, object]] = {
              "variants": ["onnx-int8", "onnx-opt-int8"], "prune_levels": [0.5],
              "prune_epochs": 2.0, "augment": 4, "head_learning_rate": None, "alpha": 0.78,
              "temperature": 4.8, "hidden_weight": 5.84, "attention_weight": 0.81,
-             "distill_learning_rate": 2.2e-4},
+             "distill_learning_rate": 2.2e-4, "soft_loss": "kl"},
 }
 
 
@@ -71,6 +72,9 @@ class OptimizeArguments:
         "help": "distillation: weight of the labels (profile's)"})
     temperature: float | None = field(default=None, metadata={
         "help": "distillation temperature (profile's)"})
+    soft_loss: str | None = field(default=None, metadata={
+        "help": "distillation's teacher term, of the students and the pruned models: kl or "
+                "mse (see `slimformer distill --soft_loss`; profile's)"})
     hidden_weight: float | None = field(default=None, metadata={
         "help": "distillation: weight of the hidden-state loss (layer-wise; profile's)"})
     attention_weight: float | None = field(default=None, metadata={

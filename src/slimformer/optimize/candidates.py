@@ -90,7 +90,8 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
                              final_sparsity=level, cooldown_fraction=0.35,
                              prune_attention=heads),
             training_arguments(folder, args, epochs, alpha=args.setting("alpha"),
-                               temperature=args.setting("temperature")))
+                               temperature=args.setting("temperature"),
+                               soft_loss=args.setting("soft_loss")))
         logger.info("%s: %s heads, %s neurons kept", name, result["sparsity"]["heads_kept"],
                     result["sparsity"]["neurons_kept"])
 
@@ -100,6 +101,8 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
                 "alpha": args.setting("alpha"), "temperature": args.setting("temperature"),
                 "lr": args.learning_rate,
                 "seed": args.training_seed, **data_identity(data_args)}
+    if args.setting("soft_loss") != "kl":  # (absent when kl: older fingerprints hold)
+        settings["soft_loss"] = args.setting("soft_loss")
     return Step(name, run / name, settings, prune_model, depends,
                 estimate_min=1.5 * epochs + 1.0)
 

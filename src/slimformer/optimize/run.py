@@ -56,6 +56,9 @@ def check_arguments(args: OptimizeArguments) -> None:
     from slimformer.data.augment import check_augment
 
     check_augment(*augmentation(args))
+    from slimformer.training.args import check_soft_loss
+
+    check_soft_loss(args.setting("soft_loss"))
     from slimformer.compression.vocab import CHARACTER_SETS
 
     if args.trim_characters not in CHARACTER_SETS:

@@ -26,6 +26,7 @@ def distillation_settings(args: OptimizeArguments, run: Path, searched: bool) ->
     """The students' settings: the search's best where it ran, else the run's own."""
     settings = {key: args.setting(key) for key in SEARCHED if key != "learning_rate"}
     settings["learning_rate"] = args.setting("distill_learning_rate") or args.learning_rate
+    settings["soft_loss"] = args.setting("soft_loss")
     if searched:
         best = yaml.safe_load((run / SEARCH_STEP / "best_params.yaml").read_text())
         settings.update({key: best[key] for key in SEARCHED if key in best})
@@ -89,7 +90,8 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
         from slimformer.training.distill_run import distill
 
         chosen = distillation_settings(args, run, searched)
-        logger.info("%s: %s", name, ", ".join(f"{k} {v:.4g}" for k, v in chosen.items()))
+        logger.info("%s: %s", name, ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in chosen.items()))
         distill(DistillArguments(teacher_model=teacher, student_layers=layers,
                                  cache_dir=str(run / "cache"), augment=augment,
                                  augment_methods=methods), data_args,
@@ -100,7 +102,9 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
                 "alpha": chosen["alpha"], "temperature": chosen["temperature"],
                 "lr": chosen["learning_rate"], "seed": args.training_seed,
                 **data_identity(data_args)}
-    # (absent when off: older runs' fingerprints hold)
+    # (absent when off or kl: older runs' fingerprints hold)
+    if chosen["soft_loss"] != "kl":
+        settings["soft_loss"] = chosen["soft_loss"]
     if chosen["hidden_weight"] or chosen["attention_weight"]:
         settings.update(hidden_weight=chosen["hidden_weight"],
                         attention_weight=chosen["attention_weight"])

@@ -63,6 +63,10 @@ class DistillationTrainingArguments(TrainingArguments):
     alpha: float = field(default=0.5, metadata={"help": "weight of the label loss (1 = no "
                                                 "teacher)"})
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature T > 0"})
+    soft_loss: str = field(default="kl", metadata={
+        "help": "the teacher term: kl (softmax at T, Hinton) or mse (the logits themselves, "
+                "so the student also learns the teacher's logit level, which the max-logit "
+                "out-of-scope fallback reads)"})
     hidden_weight: float = field(default=0.0, metadata={
         "help": "layer-wise loss: weight of the MSE between each student layer's hidden states "
                 "and those of the teacher layer it was cut from (TinyBERT); needs "
@@ -74,6 +78,7 @@ class DistillationTrainingArguments(TrainingArguments):
     def __post_init__(self):
         super().__post_init__()
         check_alpha_temperature(self.alpha, self.temperature)
+        check_soft_loss(self.soft_loss)
         if self.hidden_weight < 0 or self.attention_weight < 0:
             fail("hidden_weight and attention_weight must be >= 0")
 
@@ -87,3 +92,11 @@ def check_alpha_temperature(alpha: float, temperature: float) -> None:
         fail(f"alpha must be in [0, 1], got {alpha}")
     if not temperature > 0 or temperature == float("inf"):  # (NaN fails every comparison)
         fail(f"temperature must be > 0 and finite, got {temperature}")
+
+
+SOFT_LOSSES = ("kl", "mse")
+
+
+def check_soft_loss(soft_loss: str) -> None:
+    if soft_loss not in SOFT_LOSSES:
+        fail(f"soft_loss must be one of {', '.join(SOFT_LOSSES)}, got {soft_loss!r}")

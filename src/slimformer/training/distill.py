@@ -1,6 +1,7 @@
 """Knowledge distillation: a student learns from CLINC150 labels and a teacher's soft targets.
 
 loss = alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(softmax(z_t / T) || softmax(z_s / T))
+       (or, with soft_loss "mse", (1 - alpha) * 0.5 * mean((z_s - z_t)^2): the logits themselves)
        [+ hidden_weight * hidden-state MSE + attention_weight * attention KL, layer by layer,
         for a student cut from its teacher: slimformer.training.layer_losses]
 
@@ -31,24 +32,43 @@ from slimformer.models.architectures import (
     encoder_layers,
     set_encoder_layers,
 )
+from slimformer.training.args import check_soft_loss
 
 TEACHER_LOGITS = "teacher_logits"
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
                       labels: torch.Tensor, alpha: float, temperature: float,
-                      labelled: torch.Tensor | None = None) -> torch.Tensor:
-    """alpha * CE + (1 - alpha) * T^2 * KL(teacher || student), KL averaged over the batch.
+                      labelled: torch.Tensor | None = None,
+                      soft_loss: str = "kl") -> torch.Tensor:
+    """alpha * CE + (1 - alpha) * the soft term, which is T^2 * KL(teacher || student),
+    averaged over the batch, or with `soft_loss="mse"` 0.5 * the mean squared logit difference.
 
     With `labelled` (1 for a query of the data, 0 for an augmented one, which has no label)
-    the CE term averages over the labelled rows alone, and the KL term over all rows."""
+    the CE term averages over the labelled rows alone, and the soft term over all rows."""
     ce = label_loss(student_logits, labels, labelled)
     if alpha >= 1.0 or teacher_logits is None:
         return ce
+    return alpha * ce + (1.0 - alpha) * soft_term(student_logits, teacher_logits,
+                                                  temperature, soft_loss)
+
+
+def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
+              soft_loss: str = "kl") -> torch.Tensor:
+    """How far the student's logits are from the teacher's.
+
+    "kl" matches the softmax at temperature T, which ignores a shift of all logits, so the
+    student's logit level is free; the max-logit out-of-scope score reads that level. "mse"
+    (Ba & Caruana 2014; Tang et al. 2019) matches the logits themselves, level included; its
+    0.5 makes it the large-T limit of T^2 * KL (Hinton et al. 2015) up to that shift, so alpha
+    weighs the two terms alike."""
+    teacher_logits = teacher_logits.to(student_logits.dtype)
+    if soft_loss == "mse":
+        return 0.5 * F.mse_loss(student_logits, teacher_logits)
+    check_soft_loss(soft_loss)
     kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
-                  F.softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=-1),
-                  reduction="batchmean")
-    return alpha * ce + (1.0 - alpha) * temperature**2 * kl
+                  F.softmax(teacher_logits / temperature, dim=-1), reduction="batchmean")
+    return temperature**2 * kl
 
 
 def label_loss(logits: torch.Tensor, labels: torch.Tensor,
@@ -136,7 +156,7 @@ class DistillationTrainer(Trainer):
             if teacher is None:
                 teacher = self.teacher_logits(inputs)
             loss = distillation_loss(logits, teacher, labels, self.args.alpha,
-                                     self.args.temperature, labelled)
+                                     self.args.temperature, labelled, self.args.soft_loss)
         else:  # evaluation, or alpha = 1: the labels alone
             loss = label_loss(logits, labels, labelled)
         if extra is not None:

@@ -166,7 +166,8 @@ def provenance_settings(args: DistillArguments, training_args: DistillationTrain
     return {
         "teacher": args.teacher_model, "student_model": args.student_model,
         "student_layers": args.student_layers, "alpha": training_args.alpha,
-        "temperature": training_args.temperature, "learning_rate": training_args.learning_rate,
+        "temperature": training_args.temperature, "soft_loss": training_args.soft_loss,
+        "learning_rate": training_args.learning_rate,
         "hidden_weight": training_args.hidden_weight,
         "attention_weight": training_args.attention_weight,
         "epochs": training_args.num_train_epochs,

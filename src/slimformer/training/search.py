@@ -30,10 +30,10 @@ logger = logging.getLogger(__name__)
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # Training arguments worth carrying into the best-parameters YAML (the rest keep defaults).
 TRAINING_KEYS = ("output_dir", "learning_rate", "num_train_epochs", "alpha", "temperature",
-                 "per_device_train_batch_size", "per_device_eval_batch_size", "weight_decay",
-                 "warmup_ratio", "hidden_weight", "attention_weight", "eval_strategy",
-                 "save_strategy", "save_total_limit", "logging_steps", "max_steps", "seed",
-                 "report_to", "use_cpu", "fp16", "bf16")
+                 "soft_loss", "per_device_train_batch_size", "per_device_eval_batch_size",
+                 "weight_decay", "warmup_ratio", "hidden_weight", "attention_weight",
+                 "eval_strategy", "save_strategy", "save_total_limit", "logging_steps",
+                 "max_steps", "seed", "report_to", "use_cpu", "fp16", "bf16")
 
 
 @dataclass

@@ -122,7 +122,7 @@ def prune(model_args: ModelArguments, data_args: DataArguments, recipe: PruneRun
     source = resolve_model(model_args.model_name_or_path)
     settings = {**asdict(pruning), "teacher": recipe.teacher_model_name_or_path,
                 "alpha": training_args.alpha, "temperature": training_args.temperature,
-                "epochs": training_args.num_train_epochs,
+                "soft_loss": training_args.soft_loss, "epochs": training_args.num_train_epochs,
                 "learning_rate": training_args.learning_rate,
                 "steps": pruning_log["total_steps"],
                 "heads_kept": f"{report['heads_kept']}/{report['heads']}",

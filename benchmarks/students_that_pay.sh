@@ -10,15 +10,17 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 RUN=${RUN:-outputs/optimize-full}
 DATA=../shared/data/clinc150/data_oos_plus.json
 OUT=${OUT:-outputs/students-that-pay}
+SOFT_LOSS=${SOFT_LOSS:-kl}  # the distillation's teacher term (optimize --soft_loss)
 
-slimformer optimize --config recipes/optimize_minilm_full_offline.yaml --output_dir "$RUN"
+slimformer optimize --config recipes/optimize_minilm_full_offline.yaml --output_dir "$RUN" \
+  --soft_loss "$SOFT_LOSS"
 common=(--teacher_model "$RUN/teacher" --student_layers 1 3 5 --data_file "$DATA"
         --num_train_epochs 3 --learning_rate 2.2e-4 --per_device_train_batch_size 32
         --save_strategy no --eval_strategy no --report_to none --disable_tqdm true
         --cache_dir "$RUN/cache")
 [ -f "$OUT/student-3l-plain/model.safetensors" ] || \
   slimformer distill "${common[@]}" --alpha 0.78 --temperature 4.8 --hidden_weight 5.84 \
-    --attention_weight 0.81 --output_dir "$OUT/student-3l-plain"
+    --attention_weight 0.81 --soft_loss "$SOFT_LOSS" --output_dir "$OUT/student-3l-plain"
 [ -f "$OUT/student-3l-labels/model.safetensors" ] || \
   slimformer distill "${common[@]}" --alpha 1 --output_dir "$OUT/student-3l-labels"
 slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark" --baseline teacher \

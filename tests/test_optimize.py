@@ -259,13 +259,15 @@ def test_the_soft_loss_reaches_students_and_pruning_and_their_fingerprints_only(
 
     def step_settings(**changes):
         args, data, settings = arguments(tmp_path, clinc_dir, base, prune_levels=[0.5],
-                                         **changes)
+                                         search_trials=2, **changes)
         steps, _ = plan(args, data, settings, tmp_path / "run")
         return {s.name: s.settings for s in steps}
 
     kl, mse = step_settings(), step_settings(soft_loss="mse")
     assert "soft_loss" not in kl["student-1l-0"]  # (kl: older runs' fingerprints hold)
+    assert "soft_loss" not in kl["search"]
     assert mse["student-1l-0"]["soft_loss"] == mse["student-1l-0-pruned-50"]["soft_loss"] == "mse"
+    assert mse["search"]["soft_loss"] == "mse"
     assert mse["teacher"] == kl["teacher"]
     with pytest.raises(SlimformerError, match="soft_loss must be one of kl, mse, got 'l2'"):
         optimize(*arguments(tmp_path, clinc_dir, base, soft_loss="l2"))

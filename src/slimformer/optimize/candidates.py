@@ -30,6 +30,8 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
                 "epochs": args.search_epochs, "max_hidden_weight": args.max_hidden_weight,
                 "max_attention_weight": args.max_attention_weight,
                 "seed": args.training_seed, **data_identity(data_args)}
+    if args.setting("soft_loss") != "kl":  # (absent when kl: older studies keep their name)
+        settings["soft_loss"] = args.setting("soft_loss")
     study = "optimize-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
                                          ).hexdigest()[:12]
 
@@ -53,7 +55,7 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
         distill_args = DistillArguments(teacher_model=teacher, student_layers=layers,
                                         cache_dir=str(run / "cache"))
         training = training_arguments(folder / "trials", args, args.search_epochs,
-                                      eval_strategy="epoch")
+                                      eval_strategy="epoch", soft_loss=args.setting("soft_loss"))
         found = run_search(search_args, distill_args, data_args, training)
         write_search_outputs(found, best_config(found, distill_args, data_args, training),
                              folder)

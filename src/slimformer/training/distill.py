@@ -62,10 +62,10 @@ def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
     (Ba & Caruana 2014; Tang et al. 2019) matches the logits themselves, level included; its
     0.5 makes it the large-T limit of T^2 * KL (Hinton et al. 2015) up to that shift, so alpha
     weighs the two terms alike."""
+    check_soft_loss(soft_loss)
     teacher_logits = teacher_logits.to(student_logits.dtype)
     if soft_loss == "mse":
         return 0.5 * F.mse_loss(student_logits, teacher_logits)
-    check_soft_loss(soft_loss)
     kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
                   F.softmax(teacher_logits / temperature, dim=-1), reduction="batchmean")
     return temperature**2 * kl

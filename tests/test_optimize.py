@@ -268,6 +268,10 @@ def test_the_soft_loss_reaches_students_and_pruning_and_their_fingerprints_only(
     assert "soft_loss" not in kl["search"]
     assert mse["student-1l-0"]["soft_loss"] == mse["student-1l-0-pruned-50"]["soft_loss"] == "mse"
     assert mse["search"]["soft_loss"] == "mse"
+    from slimformer.optimize.training_steps import training_arguments
+
+    args, _, _ = arguments(tmp_path, clinc_dir, base, soft_loss="mse")
+    assert training_arguments(tmp_path / "t", args, 1.0).soft_loss == "mse"  # every teacher step
     assert mse["teacher"] == kl["teacher"]
     with pytest.raises(SlimformerError, match="soft_loss must be one of kl, mse, got 'l2'"):
         optimize(*arguments(tmp_path, clinc_dir, base, soft_loss="l2"))

@@ -18,7 +18,11 @@ from pathlib import Path
 from slimformer.data.args import DataArguments
 from slimformer.optimize.args import OptimizeArguments
 from slimformer.optimize.steps import Step
-from slimformer.optimize.training_steps import SEARCH_STEP, training_arguments
+from slimformer.optimize.training_steps import (
+    SEARCH_STEP,
+    soft_loss_fingerprint,
+    training_arguments,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +34,7 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
                 "epochs": args.search_epochs, "max_hidden_weight": args.max_hidden_weight,
                 "max_attention_weight": args.max_attention_weight,
                 "seed": args.training_seed, **data_identity(data_args)}
-    if args.setting("soft_loss") != "kl":  # (absent when kl: older studies keep their name)
-        settings["soft_loss"] = args.setting("soft_loss")
+    settings.update(soft_loss_fingerprint(args))
     study = "optimize-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
                                          ).hexdigest()[:12]
 
@@ -55,7 +58,7 @@ def search_step(layers: list[int], teacher: str, depends: list[str], args: Optim
         distill_args = DistillArguments(teacher_model=teacher, student_layers=layers,
                                         cache_dir=str(run / "cache"))
         training = training_arguments(folder / "trials", args, args.search_epochs,
-                                      eval_strategy="epoch", soft_loss=args.setting("soft_loss"))
+                                      eval_strategy="epoch")
         found = run_search(search_args, distill_args, data_args, training)
         write_search_outputs(found, best_config(found, distill_args, data_args, training),
                              folder)
@@ -92,8 +95,7 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
                              final_sparsity=level, cooldown_fraction=0.35,
                              prune_attention=heads),
             training_arguments(folder, args, epochs, alpha=args.setting("alpha"),
-                               temperature=args.setting("temperature"),
-                               soft_loss=args.setting("soft_loss")))
+                               temperature=args.setting("temperature")))
         logger.info("%s: %s heads, %s neurons kept", name, result["sparsity"]["heads_kept"],
                     result["sparsity"]["neurons_kept"])
 
@@ -103,8 +105,7 @@ def prune_step(model_name: str, model: str, teacher: str, level: float, depends:
                 "alpha": args.setting("alpha"), "temperature": args.setting("temperature"),
                 "lr": args.learning_rate,
                 "seed": args.training_seed, **data_identity(data_args)}
-    if args.setting("soft_loss") != "kl":  # (absent when kl: older fingerprints hold)
-        settings["soft_loss"] = args.setting("soft_loss")
+    settings.update(soft_loss_fingerprint(args))
     return Step(name, run / name, settings, prune_model, depends,
                 estimate_min=1.5 * epochs + 1.0)
 

@@ -58,7 +58,15 @@ def training_arguments(folder: Path, args: OptimizeArguments, epochs: float,
     if finetune:
         return FinetuneTrainingArguments(
             head_learning_rate=args.setting("head_learning_rate"), **settings)
-    return DistillationTrainingArguments(**settings)
+    # every step that learns from the teacher (students, search trials, pruning) uses its term
+    return DistillationTrainingArguments(**{"soft_loss": args.setting("soft_loss"), **settings})
+
+
+def soft_loss_fingerprint(args: OptimizeArguments) -> dict[str, str]:
+    """The teacher term for a step's fingerprint; empty for kl, so older runs' fingerprints
+    (and study names) hold."""
+    soft_loss = str(args.setting("soft_loss"))
+    return {} if soft_loss == "kl" else {"soft_loss": soft_loss}
 
 
 def teacher_step(args: OptimizeArguments, data_args: DataArguments, run: Path) -> Step:
@@ -102,9 +110,8 @@ def student_step(spec: str, teacher: str, depends: list[str], args: OptimizeArgu
                 "alpha": chosen["alpha"], "temperature": chosen["temperature"],
                 "lr": chosen["learning_rate"], "seed": args.training_seed,
                 **data_identity(data_args)}
-    # (absent when off or kl: older runs' fingerprints hold)
-    if chosen["soft_loss"] != "kl":
-        settings["soft_loss"] = chosen["soft_loss"]
+    settings.update(soft_loss_fingerprint(args))
+    # (absent when off: older runs' fingerprints hold)
     if chosen["hidden_weight"] or chosen["attention_weight"]:
         settings.update(hidden_weight=chosen["hidden_weight"],
                         attention_weight=chosen["attention_weight"])

@@ -101,8 +101,14 @@ def test_reports_are_written(report, tmp_path):
     assert base["ratios"]["p50 ms"] == pytest.approx(1.0)
     other = saved["variants"][0]
     assert other["ratios"]["Size MB"] == pytest.approx(other["size_mb"] / base["size_mb"])
+    # No fallback here: the paired difference is the argmax accuracies' difference.
+    assert base["test_difference"] is None
+    assert not other["test_difference"]["with_fallback"]
+    assert other["test_difference"]["points"] == pytest.approx(other["accuracy_delta_points"])
     markdown = paths["md"].read_text()
     assert "| always-oos |" in markdown and "×base" in markdown
+    assert "Test acc. vs baseline, pt (95% interval)" in markdown
+    assert f"{other['test_difference']['points']:+.2f} (" in markdown
     with Image.open(paths["png"]) as image:
         image.verify()
         assert image.format == "PNG" and image.size[0] > 300

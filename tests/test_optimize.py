@@ -117,7 +117,16 @@ def test_a_run_writes_every_variant_report_choice_and_card(first_run):
     assert choice == json.loads((run / "best.json").read_text())
     fastest = min(report["variants"], key=lambda r: r["latency_ms"]["p50"])
     assert choice["name"] == fastest["name"]  # the budget (100 pt) admits every variant
-    assert "**chosen**" in (run / "report.md").read_text()
+    markdown = (run / "report.md").read_text()
+    assert "**chosen**" in markdown
+    # The chosen variant's test gap to the teacher, paired over the same queries.
+    gap = choice["test_difference"]
+    assert gap == report["variants"][[r["name"] for r in report["variants"]].index(
+        choice["name"])]["test_difference"] or choice["name"] == "teacher"
+    if gap:
+        assert gap["points"] == pytest.approx(
+            100 * (choice["test_accuracy"] - choice["teacher_test_accuracy"]))
+        assert f"a difference of {gap['points']:+.2f} pt, 95% interval" in markdown
     assert (run / "report.png").stat().st_size > 10_000
     cards = sorted(run.glob("hub/alice/*/README.md"))
     assert len(cards) == 4

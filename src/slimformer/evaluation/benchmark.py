@@ -24,6 +24,7 @@ from slimformer.data.dataset import check_label_names, load_data, oos_id_of
 from slimformer.data.metrics import NO_OOS, clinc_scores
 from slimformer.errors import fail
 from slimformer.evaluation.environment import environment
+from slimformer.evaluation.paired import pack_right
 from slimformer.evaluation.report import write_report
 from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.evaluation.settings import BenchmarkSettings
@@ -60,6 +61,17 @@ def split_scores(logits: np.ndarray, split: Dataset, oos_label: str | None,
     return found
 
 
+def test_answers(logits: np.ndarray, split: Dataset, rule: FallbackRule | None
+                 ) -> dict[str, str]:
+    """Each row right or wrong, by argmax and with the fallback, packed: what the paired
+    intervals between variants are computed from (paired.py)."""
+    labels = np.asarray(split[LABEL_COLUMN])
+    found = {"argmax": pack_right(logits.argmax(axis=-1) == labels)}
+    if rule is not None:
+        found["with_fallback"] = pack_right(rule.predict_ids(logits) == labels)
+    return found
+
+
 def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
                      oos_label: str | None = OOS_LABEL,
                      validation: Dataset | None = None,
@@ -77,6 +89,7 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
         rule = rule_for_split(logits["validation"], validation, settings)
         source = "fitted by the benchmark on validation"
     row = split_scores(logits["test"], test, oos_label, rule)
+    row["test_right"] = test_answers(logits["test"], test, rule)
     if validation is not None:
         row["validation"] = split_scores(logits["validation"], validation, oos_label, rule,
                                          fitted_here=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from slimformer.errors import fail
+from slimformer.evaluation.paired import difference_to, interval_text
 from slimformer.evaluation.report_data import BenchmarkReport, VariantRow
 from slimformer.serving.timing import MAX_SPREAD, NO_DIFFERENCE, speed_verdict
 
@@ -33,8 +34,9 @@ def find_baseline(report: BenchmarkReport, baseline: str | None) -> VariantRow:
 
 
 def add_ratios(report: BenchmarkReport, baseline: str | None) -> BenchmarkReport:
-    """Each figure's ratio to the baseline (variant / baseline), stored per variant, and
-    whether its p50 differs measurably from the baseline's (their round ranges apart)."""
+    """Each figure's ratio to the baseline (variant / baseline), stored per variant, whether
+    its p50 differs measurably from the baseline's (their round ranges apart), and its test
+    accuracy's paired difference to the baseline's with a 95% interval (paired.py)."""
     base = find_baseline(report, baseline)
     report.baseline = base["name"]
     for row in report.variants:
@@ -43,6 +45,8 @@ def add_ratios(report: BenchmarkReport, baseline: str | None) -> BenchmarkReport
             value, ref = get(row), get(base)
             row["ratios"][title] = value / ref if value is not None and ref else None
         row["accuracy_delta_points"] = 100 * (row["accuracy"] - base["accuracy"])
+        row["test_difference"] = (None if row is base
+                                  else difference_to(row, base, report.test_rows))
         row["speed_vs_baseline"] = ("baseline" if row is base
                                     else speed_verdict(row["latency_ms"], base["latency_ms"]))
     return report
@@ -114,6 +118,12 @@ def fallback_cell(row: VariantRow) -> str:
             f"{row['fallback']['threshold']:.3g})")
 
 
+def difference_cell(row: VariantRow) -> str:
+    if row.get("speed_vs_baseline") == "baseline":
+        return "baseline"
+    return interval_text(row.get("test_difference"))
+
+
 def machine_line(env: dict[str, Any]) -> str:
     machine = env.get("machine") or {}
     if not machine:
@@ -130,12 +140,14 @@ def markdown_report(report: BenchmarkReport) -> str:
     libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
     settings = report.settings
     detail = ["| Variant | In-scope acc. % | OOS recall % | With the out-of-scope fallback: "
-              "acc. / in-scope / OOS recall % | p95 ms | mean ± std ms |",
-              "|---|---|---|---|---|---|"]
+              "acc. / in-scope / OOS recall % | Test acc. vs baseline, pt (95% interval) | "
+              "p95 ms | mean ± std ms |",
+              "|---|---|---|---|---|---|---|"]
     for row in report.variants:
         lat = row["latency_ms"]
         detail.append(f"| {row['name']} | {percent(row['in_scope_accuracy'])} | "
                       f"{percent(row['oos_recall'])} | {fallback_cell(row)} | "
+                      f"{difference_cell(row)} | "
                       f"{lat['p95']:.2f} | {lat['mean']:.2f} ± {lat['std']:.2f} |")
     return "\n".join([
         "# Benchmark report",
@@ -157,7 +169,10 @@ def markdown_report(report: BenchmarkReport) -> str:
         f"differ by more than {100 * MAX_SPREAD:.0f}%, or taken on a busy machine, are marked "
         "not reliable. Memory is the peak RSS of the variant's process. The out-of-scope "
         "fallback answers the out-of-scope label when the model's confidence is below a "
-        "threshold fitted on the validation split (never on test).",
+        "threshold fitted on the validation split (never on test). The difference to the "
+        "baseline's test accuracy is paired over the same test rows (with both fallbacks "
+        "where both have one); its 95% interval shows how much the choice of test queries "
+        "alone could move it.",
         "",
         f"Machine: {env['cpu']['model']} ({env['cpu']['cores']} cores; flags "
         f"{', '.join(env['cpu']['flags']) or 'n/a'}; VNNI {yes(env['cpu'].get('vnni'))}, "

@@ -44,6 +44,8 @@ class VariantRow(TypedDict, total=False):
     ratios: dict[str, float | None]  # set by add_ratios: variant / baseline per figure
     accuracy_delta_points: float
     speed_vs_baseline: str
+    test_right: dict[str, str]  # per test row right or wrong, packed (paired.py)
+    test_difference: dict[str, Any] | None  # paired test-accuracy difference to the baseline
 
 
 @dataclass

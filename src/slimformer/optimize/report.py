@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from slimformer.evaluation.paired import interval_text
 from slimformer.evaluation.report import label_points, p50_cell
 from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.optimize.select import Budget, test_accuracy, validation_accuracy
 
 
 def table(report: BenchmarkReport, choice: dict[str, Any]) -> list[str]:
-    lines = ["| Variant | Kind | Validation acc. % | Test acc. % | p50 ms (rounds) | Size MB | "
-             "Budget |", "|---|---|---|---|---|---|---|"]
+    lines = ["| Variant | Kind | Validation acc. % | Test acc. % | Test vs teacher, pt (95% "
+             "interval) | p50 ms (rounds) | Size MB | Budget |", "|---" * 8 + "|"]
     for row in sorted(report.variants, key=lambda r: r["latency_ms"]["p50"]):
         name = row["name"]
         mark = "**chosen**" if name == choice["name"] else (
@@ -22,8 +23,28 @@ def table(report: BenchmarkReport, choice: dict[str, Any]) -> list[str]:
         front = " (Pareto front)" if name in choice["pareto_front"] else ""
         lines.append(f"| {name}{front} | {row.get('kind', '?')} | "
                      f"{validation_accuracy(row):.2f} | {100 * test_accuracy(row):.2f} | "
-                     f"{p50_cell(row)} | {row['size_mb']:.1f} | {mark} |")
+                     f"{difference(row)} | {p50_cell(row)} | {row['size_mb']:.1f} | {mark} |")
     return lines
+
+
+def difference(row: dict[str, Any]) -> str:
+    return "—" if row.get("speed_vs_baseline") == "baseline" else interval_text(
+        row.get("test_difference"))
+
+
+def test_line(choice: dict[str, Any]) -> str:
+    """The chosen variant's test accuracy against the teacher's, with the paired interval of
+    the difference where the report has one."""
+    line = (f"On the test split (reported, never used to choose): "
+            f"{100 * choice['test_accuracy']:.2f}% against the teacher's "
+            f"{100 * choice['teacher_test_accuracy']:.2f}%")
+    found = choice.get("test_difference")
+    if found:
+        line += (f", a difference of {found['points']:+.2f} pt, 95% interval "
+                 f"{found['low']:+.2f} to {found['high']:+.2f} (paired over the same "
+                 f"{found['rows']:,} queries: {found['only_this_right']} only it answers right, "
+                 f"{found['only_base_right']} only the teacher)")
+    return line + "."
 
 
 def usage(choice: dict[str, Any]) -> str:
@@ -48,9 +69,7 @@ def markdown(report: BenchmarkReport, choice: dict[str, Any], budget: Budget) ->
         limits.append(f"size at most {budget.max_size_mb} MB")
     return "\n".join([
         "# slimformer optimize", "", f"Budget: {'; '.join(limits)}.", "",
-        f"Chosen: **{choice['name']}**: {choice['reason']}. On the test split (reported, never "
-        f"used to choose): {100 * choice['test_accuracy']:.2f}% against the teacher's "
-        f"{100 * choice['teacher_test_accuracy']:.2f}%.", "",
+        f"Chosen: **{choice['name']}**: {choice['reason']}. {test_line(choice)}", "",
         *table(report, choice), "",
         "Validation accuracy chooses; each variant's timing comes from its own process, in "
         "rounds (see benchmark/report.md for throughput, memory and the machine). Accuracies "

@@ -91,4 +91,5 @@ def choose(report: BenchmarkReport, teacher_name: str, budget: Budget) -> dict[s
     return {"name": best["name"], "path": best.get("path"), "kind": best.get("kind"),
             "reason": reason, "speedup": speedup, "validation_drop_points": drop,
             "test_accuracy": test_accuracy(best), "teacher_test_accuracy": test_accuracy(teacher),
+            "test_difference": best.get("test_difference"),
             "missed": missed, "pareto_front": pareto_front(rows)}

@@ -3,7 +3,7 @@
 # 1. the full profile (its students distilled on the transfer set), side-by-side benchmark;
 # 2. the same 3-layer student distilled without the transfer set (the profile's settings and
 #    layer-wise losses, 3 epochs), and on labels alone (its learning rate and epochs), their
-#    accuracy with the fallback;
+#    accuracy with the fallback, and the transfer set's gains paired over the test queries;
 # 3. the out-of-scope scores compared on the teacher and the students (docs/oos-scores.md).
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -27,6 +27,9 @@ slimformer benchmark --data_file "$DATA" --output_dir "$OUT/benchmark" --baselin
   --latency_queries 100 --variants teacher="$RUN/teacher" \
   student-3l-transfer-set="$RUN/student-3l-1-3-5" \
   student-3l-plain="$OUT/student-3l-plain" student-3l-labels="$OUT/student-3l-labels"
+# The two gains, each paired over the same test queries with its 95% interval.
+python benchmarks/paired.py "$OUT/benchmark" student-3l-transfer-set:student-3l-labels \
+  student-3l-transfer-set:student-3l-plain student-3l-transfer-set:teacher | tee "$OUT/paired.md"
 python benchmarks/oos_scores.py --data_file "$DATA" --output "$OUT/oos-scores.md" \
   --variants teacher="$RUN/teacher" student-3l-transfer-set="$RUN/student-3l-1-3-5" \
   student-3l-plain="$OUT/student-3l-plain"

@@ -442,3 +442,20 @@ def test_every_kind_declares_its_card_and_a_lean_row_publishes_as_onnx(hub_run):
                        repo_ids=ids, folders={str(f): ids[n] for n, f in hub_run.folders.items()})
     assert ModelCard(str(card)).data.to_dict()["library_name"] == "onnx"
     assert "ORTModelForSequenceClassification.from_pretrained" in str(card)
+
+
+def test_a_cards_fallback_gives_its_paired_gap_to_the_baseline(hub_run):
+    """A variant's card states its test gap to the baseline, both with their fallbacks, as the
+    report's paired difference; the baseline's own card has no gap to state."""
+    from slimformer.evaluation.paired import interval_text
+
+    others = [name for name in hub_run.folders if name != "teacher"]
+    if not others:
+        pytest.skip("only the PyTorch variant is available")
+    name = others[0]
+    found = hub_run.report.row(name)["test_difference"]
+    assert found["with_fallback"]
+    text = str(card_for(hub_run, name))
+    assert (f"Against `teacher` with its own fallback: {interval_text(found)}\npoints"
+            in text)
+    assert "with its own fallback:" not in str(card_for(hub_run, "teacher"))

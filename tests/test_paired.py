@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 from slimformer.errors import SlimformerError
-from slimformer.evaluation.paired import (difference_to, interval_text, pack_right,
-                                          paired_difference, unpack_right)
+from slimformer.evaluation.paired import (
+    difference_to,
+    interval_text,
+    pack_right,
+    paired_difference,
+    unpack_right,
+)
 
 
 def agreeing(rows: int, agree: float, accuracy: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -114,3 +119,32 @@ def test_the_benchmark_stores_each_rows_answers(clinc, tokenizer, tmp_path):
                                                    - rows[0]["with_fallback"]["accuracy"]))
     assert found["low"] <= found["points"] <= found["high"]
     assert report.variants[0]["test_difference"] is None  # the baseline itself
+
+
+def test_the_paired_script_reads_any_two_variants_of_a_report(tmp_path):
+    """benchmarks/paired.py prints A minus B from a written report, and refuses a bad pair
+    in one line."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    right, base = agreeing(400, 0.9, 0.8, seed=5)
+
+    def row(name, answers):
+        return {"name": name, "kind": "pytorch", "path": name, "size_mb": 1.0,
+                "accuracy": float(answers.mean()), "latency_ms": {"p50": 1.0},
+                "test_right": {"argmax": pack_right(answers)}}
+
+    report = {"environment": {"cpu": {}}, "settings": {}, "test_rows": 400, "timing": {},
+              "variants": [row("a", right), row("b", base)]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    script = Path(__file__).parents[1] / "benchmarks" / "paired.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "a:b"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = interval_text(paired_difference(right, base))
+    assert f"| a | b | {expected} |" in done.stdout
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path), "a-b"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().startswith("error: a pair is A:B")

@@ -152,7 +152,16 @@ def fallback_body(row: dict[str, Any]) -> dict[str, str] | None:
             "threshold": f"{rule['threshold']:.6g}", "source": rule.get("source", ""),
             "accuracy": fmt(100 * scores["accuracy"], 2),
             "in_scope": fmt(100 * scores["in_scope_accuracy"], 2),
-            "oos_recall": fmt(100 * scores["oos_recall"], 2)}
+            "oos_recall": fmt(100 * scores["oos_recall"], 2),
+            "vs_baseline": paired_with_fallback(row.get("test_difference"))}
+
+
+def paired_with_fallback(found: dict[str, Any] | None) -> str:
+    """The test gap to the baseline, both with their fallbacks, and its paired 95% interval
+    ("" where the report has none)."""
+    from slimformer.evaluation.paired import interval_text
+
+    return interval_text(found) if found and found.get("with_fallback") else ""
 
 
 def usage_kind(kind: str, folder: Path | None) -> str:

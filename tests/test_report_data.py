@@ -58,6 +58,10 @@ def broken(change) -> dict:
     (broken(lambda d: d["variants"][1].update(name="teacher")), "variant names repeat"),
     (broken(lambda d: d.update(data=[])), "data must be an object"),
     (broken(lambda d: d.update(test_rows="many")), "test_rows must be a count of rows"),
+    (broken(lambda d: d["variants"][0].update(test_right=[1, 0])),
+     "'teacher': test_right must map argmax / with_fallback to packed answers"),
+    (broken(lambda d: d["variants"][0].update(test_right={"argmax": 5})),
+     "test_right must map argmax / with_fallback to packed answers"),
 ])
 def test_a_broken_report_is_one_line_naming_the_file(tmp_path, data, message):
     path = tmp_path / "report.json"

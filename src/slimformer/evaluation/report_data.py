@@ -125,3 +125,7 @@ def check_row(row: dict[str, Any], where: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) \
                 or not math.isfinite(value):
             fail(f"{where}: {key} must be a finite number, got {value!r}")
+    answers = row.get("test_right", {})
+    if not isinstance(answers, dict) or not all(
+            isinstance(v, str) for v in answers.values()):
+        fail(f"{where}: test_right must map argmax / with_fallback to packed answers (hex)")

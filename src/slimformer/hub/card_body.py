@@ -12,6 +12,7 @@ from typing import Any
 
 from slimformer import __version__
 from slimformer.errors import fail
+from slimformer.evaluation.paired import interval_text
 from slimformer.evaluation.report import find_baseline, fmt, p50_cell, speed_phrase
 from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.hub.card_steps import base_display, describe_steps, kind_title, summary_sentence
@@ -159,8 +160,6 @@ def fallback_body(row: dict[str, Any]) -> dict[str, str] | None:
 def paired_with_fallback(found: dict[str, Any] | None) -> str:
     """The test gap to the baseline, both with their fallbacks, and its paired 95% interval
     ("" where the report has none)."""
-    from slimformer.evaluation.paired import interval_text
-
     return interval_text(found) if found and found.get("with_fallback") else ""
 
 

@@ -46,30 +46,36 @@ def split_labels(split: Dataset) -> list[str]:
     return list(split.features[LABEL_COLUMN].names)
 
 
-def split_scores(logits: np.ndarray, split: Dataset, oos_label: str | None,
-                 rule: FallbackRule | None, fitted_here: bool = False) -> dict[str, Any]:
-    """Scores of the model's argmax, and with the fallback rule applied (when there is one);
-    `fitted_here`: the split is the one the rule was fitted on (validation)."""
+def answers(logits: np.ndarray, split: Dataset, rule: FallbackRule | None,
+            fitted_here: bool = False) -> dict[str, np.ndarray]:
+    """The model's label ids by argmax, and with the fallback rule applied (when there is
+    one), worked out once for the scores and the stored answers; `fitted_here`: the split is
+    the one the rule was fitted on (validation)."""
+    found = {"argmax": logits.argmax(axis=-1)}
+    if rule is not None:
+        labels = np.asarray(split[LABEL_COLUMN])
+        found["with_fallback"] = (rule.predict_fitted_ids(logits, labels) if fitted_here
+                                  else rule.predict_ids(logits))
+    return found
+
+
+def split_scores(ids: dict[str, np.ndarray], split: Dataset, oos_label: str | None
+                 ) -> dict[str, Any]:
+    """Scores of the argmax answers, and of the fallback's (under "with_fallback")."""
     oos_id = oos_id_of(split_labels(split), oos_label)
     oos_id = NO_OOS if oos_id is None else oos_id
     labels = np.asarray(split[LABEL_COLUMN])
-    found = clinc_scores(logits.argmax(axis=-1), labels, oos_id)
-    if rule is not None:
-        ids = (rule.predict_fitted_ids(logits, labels) if fitted_here
-               else rule.predict_ids(logits))
-        found["with_fallback"] = clinc_scores(ids, labels, oos_id)
+    found = clinc_scores(ids["argmax"], labels, oos_id)
+    if "with_fallback" in ids:
+        found["with_fallback"] = clinc_scores(ids["with_fallback"], labels, oos_id)
     return found
 
 
-def test_answers(logits: np.ndarray, split: Dataset, rule: FallbackRule | None
-                 ) -> dict[str, str]:
+def test_answers(ids: dict[str, np.ndarray], split: Dataset) -> dict[str, str]:
     """Each row right or wrong, by argmax and with the fallback, packed: what the paired
     intervals between variants are computed from (paired.py)."""
     labels = np.asarray(split[LABEL_COLUMN])
-    found = {"argmax": pack_right(logits.argmax(axis=-1) == labels)}
-    if rule is not None:
-        found["with_fallback"] = pack_right(rule.predict_ids(logits) == labels)
-    return found
+    return {kind: pack_right(found == labels) for kind, found in ids.items()}
 
 
 def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
@@ -88,11 +94,13 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
         settings = data_args or DataArguments(oos_label=oos_label or OOS_LABEL)
         rule = rule_for_split(logits["validation"], validation, settings)
         source = "fitted by the benchmark on validation"
-    row = split_scores(logits["test"], test, oos_label, rule)
-    row["test_right"] = test_answers(logits["test"], test, rule)
+    test_ids = answers(logits["test"], test, rule)
+    row = split_scores(test_ids, test, oos_label)
+    row["test_right"] = test_answers(test_ids, test)
     if validation is not None:
-        row["validation"] = split_scores(logits["validation"], validation, oos_label, rule,
-                                         fitted_here=True)
+        row["validation"] = split_scores(
+            answers(logits["validation"], validation, rule, fitted_here=True), validation,
+            oos_label)
     if rule is not None:
         row["fallback"] = {**rule.summary(), "source": source, "rule": rule.describe()}
     return row

@@ -118,9 +118,10 @@ def fallback_cell(row: VariantRow) -> str:
             f"{row['fallback']['threshold']:.3g})")
 
 
-def difference_cell(row: VariantRow) -> str:
+def difference_cell(row: VariantRow, baseline: str = "baseline") -> str:
+    """A row's paired test difference to the baseline, or `baseline` in the baseline's own."""
     if row.get("speed_vs_baseline") == "baseline":
-        return "baseline"
+        return baseline
     return interval_text(row.get("test_difference"))
 
 

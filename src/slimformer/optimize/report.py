@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slimformer.evaluation.paired import interval_text
-from slimformer.evaluation.report import label_points, p50_cell
+from slimformer.evaluation.report import difference_cell, label_points, p50_cell
 from slimformer.evaluation.report_data import BenchmarkReport
 from slimformer.optimize.select import Budget, test_accuracy, validation_accuracy
 
@@ -23,13 +22,9 @@ def table(report: BenchmarkReport, choice: dict[str, Any]) -> list[str]:
         front = " (Pareto front)" if name in choice["pareto_front"] else ""
         lines.append(f"| {name}{front} | {row.get('kind', '?')} | "
                      f"{validation_accuracy(row):.2f} | {100 * test_accuracy(row):.2f} | "
-                     f"{difference(row)} | {p50_cell(row)} | {row['size_mb']:.1f} | {mark} |")
+                     f"{difference_cell(row, '—')} | {p50_cell(row)} | "
+                     f"{row['size_mb']:.1f} | {mark} |")
     return lines
-
-
-def difference(row: dict[str, Any]) -> str:
-    return "—" if row.get("speed_vs_baseline") == "baseline" else interval_text(
-        row.get("test_difference"))
 
 
 def test_line(choice: dict[str, Any]) -> str:

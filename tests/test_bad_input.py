@@ -161,6 +161,8 @@ CASES = [
     ("optimize", [*OPTIMIZE, "--profile", "huge"], "unknown profile 'huge'"),
     ("optimize", [*OPTIMIZE, "--students", "0 two"], "a student is a list of teacher layers"),
     ("optimize", [*OPTIMIZE, "--max_accuracy_drop", "-1"], "--max_accuracy_drop"),
+    ("optimize", [*OPTIMIZE, "--budget_confidence", "1"], "--budget_confidence"),
+    ("optimize", [*OPTIMIZE, "--budget_confidence", "0.3"], "--budget_confidence"),
     ("optimize", [*OPTIMIZE, "--variants", "onnx-int9"], "unknown variant"),
     ("optimize", [*OPTIMIZE[:2], "--output_dir", "{good}", *DATA], "already holds"),
     ("optimize", [*OPTIMIZE, "--rounds", "2"], "--rounds must be at least 3"),

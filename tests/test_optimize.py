@@ -285,3 +285,68 @@ def test_the_soft_loss_reaches_students_and_pruning_and_their_fingerprints_only(
     with pytest.raises(SlimformerError, match="soft_loss must be one of kl, mse, got 'l2'"):
         optimize(*arguments(tmp_path, clinc_dir, base, soft_loss="l2"))
     assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def answered(name, val, p50, right):
+    """A row with per-row validation answers (right: a bool array over the same rows)."""
+    from slimformer.evaluation.paired import pack_right
+
+    found = row(name, val, 90.0, p50)
+    found["validation"]["right"] = {"with_fallback": pack_right(right)}
+    found["validation"]["rows"] = len(right)
+    return found
+
+
+def confident_report(rng_seed=0):
+    """A teacher right on 95% of 2,000 validation rows; `near` 0.4 pt below it (inside 0.5 as
+    measured, by disagreeing on 8% of the rows), `close` 0.1 pt below (disagreeing on 1%)."""
+    import numpy as np
+
+    rng = np.random.default_rng(rng_seed)
+    teacher = rng.random(2000) < 0.95
+    rows = np.flatnonzero(teacher)
+    wrong = np.flatnonzero(~teacher)
+    near = teacher.copy()
+    near[rows[:88]] = False  # 88 lost, 80 gained: -8 rows = -0.4 pt
+    near[wrong[:80]] = True
+    close = teacher.copy()
+    close[rows[:12]] = False  # 12 lost, 10 gained: -0.1 pt
+    close[wrong[:10]] = True
+    pct = 100 * teacher.mean()
+    return BenchmarkReport(environment={}, settings={}, test_rows=0, timing={}, variants=[
+        answered("teacher", pct, 10.0, teacher), answered("near", pct - 0.4, 1.0, near),
+        answered("close", pct - 0.1, 2.0, close)])
+
+
+def test_with_confidence_a_noisy_drop_inside_the_budget_is_not_enough():
+    report = confident_report()
+    assert choose(report, "teacher", Budget(0.5))["name"] == "near"  # the point estimate
+    choice = choose(report, "teacher", Budget(0.5, confidence=0.8))
+    assert choice["name"] == "close"
+    assert "at 80% confidence" in choice["reason"]
+    assert choice["validation_difference"]["points"] == pytest.approx(-0.1)
+    assert any("up to" in text and "at 80% confidence" in text
+               for text in choice["missed"]["near"])
+
+
+def test_the_confidence_bound_is_the_drop_plus_z_paired_standard_errors():
+    from statistics import NormalDist
+
+    from slimformer.evaluation.paired import validation_difference
+    from slimformer.optimize.select import drop_bound
+
+    report = confident_report()
+    teacher, near = report.row("teacher"), report.row("near")
+    se = validation_difference(near, teacher)["standard_error"]
+    assert se > 0.3  # 168 disagreements in 2,000 rows: about 0.65 pt
+    assert drop_bound(near, teacher, 0.9) == pytest.approx(
+        0.4 + NormalDist().inv_cdf(0.9) * se)
+    assert drop_bound(near, teacher, 0.5) == pytest.approx(0.4)
+    assert drop_bound(teacher, teacher, 0.9) == 0
+
+
+def test_without_per_row_answers_the_drop_is_taken_as_measured(caplog):
+    with caplog.at_level("WARNING"):
+        choice = choose(REPORT, "teacher", Budget(1.0, confidence=0.8))
+    assert choice["name"] == "student"
+    assert "no per-row validation answers" in caplog.text

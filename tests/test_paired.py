@@ -108,6 +108,10 @@ def test_the_benchmark_stores_each_rows_answers(clinc, tokenizer, tmp_path):
         fallback = unpack_right(row["test_right"]["with_fallback"], len(test))
         assert right.mean() == pytest.approx(row["accuracy"])
         assert fallback.mean() == pytest.approx(row["with_fallback"]["accuracy"])
+        assert row["validation"]["rows"] == len(validation)  # validation's answers too
+        assert unpack_right(row["validation"]["right"]["with_fallback"], len(validation)
+                            ).mean() == pytest.approx(row["validation"]["with_fallback"]
+                                                      ["accuracy"])
         rows.append({"name": name, "kind": "pytorch", "path": name, "size_mb": 1.0,
                      "latency_ms": {"p50": 1.0, "p99": 1.0}, "throughput_qps": 1.0,
                      **row})
@@ -119,6 +123,13 @@ def test_the_benchmark_stores_each_rows_answers(clinc, tokenizer, tmp_path):
                                                    - rows[0]["with_fallback"]["accuracy"]))
     assert found["low"] <= found["points"] <= found["high"]
     assert report.variants[0]["test_difference"] is None  # the baseline itself
+    from slimformer.evaluation.paired import validation_difference
+
+    on_validation = validation_difference(rows[1], rows[0])
+    assert on_validation["rows"] == len(validation) and on_validation["with_fallback"]
+    assert on_validation["points"] == pytest.approx(100 * (
+        rows[1]["validation"]["with_fallback"]["accuracy"]
+        - rows[0]["validation"]["with_fallback"]["accuracy"]))
 
 
 def test_the_paired_script_reads_any_two_variants_of_a_report(tmp_path):

@@ -70,6 +70,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "search_epochs": (1, None, True, True),
     "search_trials": (0, None, True, True),
     "max_accuracy_drop": (0, None, True, True),
+    "budget_confidence": (0.5, 1, True, False),
     "max_latency_ms": (0, None, False, True),
     "max_size_mb": (0, None, False, True),
     # search

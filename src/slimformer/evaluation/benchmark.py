@@ -71,7 +71,7 @@ def split_scores(ids: dict[str, np.ndarray], split: Dataset, oos_label: str | No
     return found
 
 
-def test_answers(ids: dict[str, np.ndarray], split: Dataset) -> dict[str, str]:
+def right_answers(ids: dict[str, np.ndarray], split: Dataset) -> dict[str, str]:
     """Each row right or wrong, by argmax and with the fallback, packed: what the paired
     intervals between variants are computed from (paired.py)."""
     labels = np.asarray(split[LABEL_COLUMN])
@@ -96,11 +96,12 @@ def measure_accuracy(variant: Variant, test: Dataset, batch_size: int,
         source = "fitted by the benchmark on validation"
     test_ids = answers(logits["test"], test, rule)
     row = split_scores(test_ids, test, oos_label)
-    row["test_right"] = test_answers(test_ids, test)
+    row["test_right"] = right_answers(test_ids, test)
     if validation is not None:
-        row["validation"] = split_scores(
-            answers(logits["validation"], validation, rule, fitted_here=True), validation,
-            oos_label)
+        validation_ids = answers(logits["validation"], validation, rule, fitted_here=True)
+        row["validation"] = {**split_scores(validation_ids, validation, oos_label),
+                             "right": right_answers(validation_ids, validation),
+                             "rows": len(validation)}
     if rule is not None:
         row["fallback"] = {**rule.summary(), "source": source, "rule": rule.describe()}
     return row

@@ -9,7 +9,9 @@ the choice of test queries can move. The interval is the normal one of the mean 
 difference (right = 1, wrong = 0), which for thousands of rows matches a paired bootstrap.
 
 Per-row answers are stored in the report as packed bits in hex (one bit per test row, about
-1.4 kB for 5,500 rows), so an interval can be computed against any baseline afterwards.
+1.4 kB for 5,500 rows), so an interval can be computed against any baseline afterwards. The
+validation split's answers are stored the same way: optimize's choice asks how sure a
+variant's validation drop is within budget (optimize/select.py).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def paired_difference(right: np.ndarray, base: np.ndarray) -> dict[str, Any]:
     spread = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
     half = Z95 * spread / math.sqrt(len(diff))
     return {"points": 100 * mean, "low": 100 * (mean - half), "high": 100 * (mean + half),
-            "rows": int(len(diff)), "only_this_right": int((right & ~base).sum()),
+            "standard_error": 100 * spread / math.sqrt(len(diff)), "rows": int(len(diff)),
+            "only_this_right": int((right & ~base).sum()),
             "only_base_right": int((base & ~right).sum())}
 
 
@@ -73,6 +76,21 @@ def difference_to(row: dict[str, Any], base: dict[str, Any], rows: int) -> dict[
     if mine is None or theirs is None:
         return None
     return {**paired_difference(mine, theirs), "with_fallback": with_fallback}
+
+
+def validation_difference(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
+    """The paired difference of a row's validation accuracy to the baseline's, as
+    difference_to does for test (from the answers under row["validation"]["right"]); None
+    where either row has none stored (reports written before they were)."""
+    mine, theirs = ((r.get("validation") or {}).get("right") or {} for r in (row, base))
+    rows = (row.get("validation") or {}).get("rows")
+    kind = "with_fallback" if "with_fallback" in mine and "with_fallback" in theirs \
+        else "argmax"
+    if not isinstance(rows, int) or kind not in mine or kind not in theirs \
+            or (base.get("validation") or {}).get("rows") != rows:
+        return None
+    return {**paired_difference(unpack_right(mine[kind], rows), unpack_right(theirs[kind], rows)),
+            "with_fallback": kind == "with_fallback"}
 
 
 def interval_text(found: dict[str, Any] | None) -> str:

@@ -89,6 +89,10 @@ class OptimizeArguments:
         "help": "budget: validation accuracy points below the teacher's"})
     max_latency_ms: float | None = field(default=None, metadata={"help": "budget: p50 (ms)"})
     max_size_mb: float | None = field(default=None, metadata={"help": "budget: size (MB)"})
+    budget_confidence: float = field(default=0.5, metadata={
+        "help": "budget: how sure a variant's validation drop must be within "
+                "--max_accuracy_drop, one-sided, from its paired per-row difference to the "
+                "teacher (0.5: the drop as measured; 0.8: the drop plus 0.84 standard errors)"})
     output_dir: str = field(default="outputs/optimize", metadata={"help": "the run folder"})
     namespace: str = field(default="your-name", metadata={
         "help": "Hub user or organization of the published variants (cards, --push)"})

@@ -56,8 +56,10 @@ def usage(choice: dict[str, Any]) -> str:
 
 
 def markdown(report: BenchmarkReport, choice: dict[str, Any], budget: Budget) -> str:
+    sure = (f" at {budget.confidence:.0%} confidence (the drop plus its paired standard "
+            "errors)" if budget.confidence > 0.5 else "")
     limits = [f"at most {budget.max_accuracy_drop} points of validation accuracy below the "
-              "teacher"]
+              f"teacher{sure}"]
     if budget.max_latency_ms is not None:
         limits.append(f"p50 at most {budget.max_latency_ms} ms")
     if budget.max_size_mb is not None:

@@ -203,7 +203,8 @@ def optimize(args: OptimizeArguments, data_args: DataArguments,
                       benchmark, [s.name for s in steps], estimate_min=3.0))
     run_steps(steps)
     report = load_report(benchmark_dir / "report.json")
-    budget = Budget(args.max_accuracy_drop, args.max_latency_ms, args.max_size_mb)
+    budget = Budget(args.max_accuracy_drop, args.max_latency_ms, args.max_size_mb,
+                    args.budget_confidence)
     choice = choose(report, "teacher", budget)
     write_optimize_report(report, choice, budget, run)
     publish(args, report, benchmark_dir, run)

@@ -350,3 +350,9 @@ def test_without_per_row_answers_the_drop_is_taken_as_measured(caplog):
         choice = choose(REPORT, "teacher", Budget(1.0, confidence=0.8))
     assert choice["name"] == "student"
     assert "no per-row validation answers" in caplog.text
+
+
+@pytest.mark.parametrize("confidence", [1.0, 0.2, float("nan")])
+def test_a_confidence_outside_half_to_one_is_one_line(confidence):
+    with pytest.raises(SlimformerError, match="confidence is a probability in"):
+        Budget(0.5, confidence=confidence)

@@ -7,8 +7,8 @@ per-process p50.
 
 A drop measured on validation is an estimate, and picking the fastest of many candidates near
 the limit favours those whose estimate happens to flatter them (the winner's curse): in nine
-full runs the variant chosen by its point estimate lost 0.45 to 1.33 pt on test, against
-validation drops of 0.3 to 0.5. So with `confidence` above 0.5 a variant must be within
+full runs the variant chosen by its point estimate lost 0.45 to 1.33 pt on test, each within
+the 0.5 pt budget on validation. So with `confidence` above 0.5 a variant must be within
 budget at that one-sided confidence: its drop plus z standard errors of the paired
 per-row difference to the teacher on validation (paired.py). 0.5 is the point estimate.
 """
@@ -34,6 +34,10 @@ class Budget:
     max_size_mb: float | None = None
     # how sure the drop must be within max_accuracy_drop, one-sided (0.5: the point estimate)
     confidence: float = 0.5
+
+    def __post_init__(self) -> None:  # the Python API's check; the CLI's is checks.py's
+        if not 0.5 <= float(self.confidence) < 1:
+            fail(f"the budget's confidence is a probability in [0.5, 1), got {self.confidence}")
 
 
 def validation_accuracy(row: dict[str, Any]) -> float:

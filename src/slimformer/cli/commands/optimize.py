@@ -5,8 +5,9 @@
 
 Fine-tunes the teacher (unless --teacher names one), distils the students, makes the
 compressed variants, benchmarks them all side by side (each in its own process), chooses the
-fastest whose validation accuracy is within --max_accuracy_drop points of the teacher's, and
-writes report.md/.json/.png, best.json and every variant's model card to --output_dir.
+fastest whose validation accuracy is within --max_accuracy_drop points of the teacher's (at
+--budget_confidence, where given, on the paired per-row difference), and writes
+report.md/.json/.png, best.json and every variant's model card to --output_dir.
 Rerunning the same command skips finished steps; changing a setting redoes what depends on it.
 """
 

@@ -354,5 +354,5 @@ def test_without_per_row_answers_the_drop_is_taken_as_measured(caplog):
 
 @pytest.mark.parametrize("confidence", [1.0, 0.2, float("nan")])
 def test_a_confidence_outside_half_to_one_is_one_line(confidence):
-    with pytest.raises(SlimformerError, match="confidence is a probability in"):
+    with pytest.raises(SlimformerError, match="--budget_confidence must be"):
         Budget(0.5, confidence=confidence)

@@ -59,38 +59,33 @@ def paired_difference(right: np.ndarray, base: np.ndarray) -> dict[str, Any]:
             "only_base_right": int((base & ~right).sum())}
 
 
-def row_answers(row: dict[str, Any], rows: int, with_fallback: bool) -> np.ndarray | None:
-    """A report row's per-row test answers (with its fallback or by argmax); None where the
-    row has none stored (reports written before they were)."""
-    stored = row.get("test_right") or {}
-    text = stored.get("with_fallback" if with_fallback else "argmax")
-    return None if text is None else unpack_right(text, rows)
-
-
-def difference_to(row: dict[str, Any], base: dict[str, Any], rows: int) -> dict[str, Any] | None:
-    """The paired difference of a row's test accuracy to the baseline's: with both fallbacks
-    where both have one (what `predict()` answers), else by argmax; None without answers."""
-    with_fallback = "with_fallback" in (row.get("test_right") or {}) and \
-        "with_fallback" in (base.get("test_right") or {})
-    mine, theirs = (row_answers(r, rows, with_fallback) for r in (row, base))
-    if mine is None or theirs is None:
-        return None
-    return {**paired_difference(mine, theirs), "with_fallback": with_fallback}
-
-
-def validation_difference(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
-    """The paired difference of a row's validation accuracy to the baseline's, as
-    difference_to does for test (from the answers under row["validation"]["right"]); None
-    where either row has none stored (reports written before they were)."""
-    mine, theirs = ((r.get("validation") or {}).get("right") or {} for r in (row, base))
-    rows = (row.get("validation") or {}).get("rows")
+def answers_difference(mine: dict[str, str], theirs: dict[str, str], rows: int
+                       ) -> dict[str, Any] | None:
+    """The paired difference of two rows' packed answers over the same `rows` rows (each
+    {"argmax": ..., "with_fallback": ...}): with both fallbacks where both have one (what
+    `predict()` answers), else by argmax; None where either has none stored (reports written
+    before they were)."""
     kind = "with_fallback" if "with_fallback" in mine and "with_fallback" in theirs \
         else "argmax"
-    if not isinstance(rows, int) or kind not in mine or kind not in theirs \
-            or (base.get("validation") or {}).get("rows") != rows:
+    if kind not in mine or kind not in theirs:
         return None
     return {**paired_difference(unpack_right(mine[kind], rows), unpack_right(theirs[kind], rows)),
             "with_fallback": kind == "with_fallback"}
+
+
+def difference_to(row: dict[str, Any], base: dict[str, Any], rows: int) -> dict[str, Any] | None:
+    """The paired difference of a row's test accuracy to the baseline's (answers_difference)."""
+    return answers_difference(row.get("test_right") or {}, base.get("test_right") or {}, rows)
+
+
+def validation_difference(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
+    """The same on validation, from the answers under row["validation"]["right"]; None also
+    where the two rows' validation splits differ in size."""
+    mine, theirs = (r.get("validation") or {} for r in (row, base))
+    rows = mine.get("rows")
+    if not isinstance(rows, int) or theirs.get("rows") != rows:
+        return None
+    return answers_difference(mine.get("right") or {}, theirs.get("right") or {}, rows)
 
 
 def interval_text(found: dict[str, Any] | None) -> str:

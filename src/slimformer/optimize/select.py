@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+from slimformer.checks import check_range
 from slimformer.errors import fail
 from slimformer.evaluation.paired import validation_difference
 from slimformer.evaluation.report_data import BenchmarkReport
@@ -35,9 +36,8 @@ class Budget:
     # how sure the drop must be within max_accuracy_drop, one-sided (0.5: the point estimate)
     confidence: float = 0.5
 
-    def __post_init__(self) -> None:  # the Python API's check; the CLI's is checks.py's
-        if not 0.5 <= float(self.confidence) < 1:
-            fail(f"the budget's confidence is a probability in [0.5, 1), got {self.confidence}")
+    def __post_init__(self) -> None:  # the Python API's check, by the CLI's range table
+        check_range("budget_confidence", self.confidence)
 
 
 def validation_accuracy(row: dict[str, Any]) -> float:

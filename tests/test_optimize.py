@@ -343,13 +343,20 @@ def test_the_confidence_bound_is_the_drop_plus_z_paired_standard_errors():
         0.4 + NormalDist().inv_cdf(0.9) * se)
     assert drop_bound(near, teacher, 0.5) == pytest.approx(0.4)
     assert drop_bound(teacher, teacher, 0.9) == 0
+    unpaired = dict(near, validation={k: v for k, v in near["validation"].items()
+                                      if k != "right"})
+    assert drop_bound(unpaired, teacher, 0.9) is None  # choose() warns and takes the drop
 
 
 def test_without_per_row_answers_the_drop_is_taken_as_measured(caplog):
     with caplog.at_level("WARNING"):
         choice = choose(REPORT, "teacher", Budget(1.0, confidence=0.8))
     assert choice["name"] == "student"
-    assert "no per-row validation answers" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if "no per-row" in r.getMessage()]
+    assert len(warnings) == 1  # once for the report, naming each variant without answers
+    others = [r["name"] for r in REPORT.variants if r["name"] != "teacher"]
+    assert others and all(name in warnings[0] for name in others)
+    assert "teacher" not in warnings[0]  # the teacher's own drop needs no answers
 
 
 @pytest.mark.parametrize("confidence", [1.0, 0.2, float("nan")])

@@ -60,6 +60,7 @@ def shortfalls(row: dict[str, Any], teacher: dict[str, Any],
     missed = []
     drop = validation_accuracy(teacher) - validation_accuracy(row)
     bound = drop_bound(row, teacher, budget.confidence)
+    bound = drop if bound is None else bound  # no per-row answers: choose() warns once
     if bound > budget.max_accuracy_drop:
         excess = (bound - budget.max_accuracy_drop) / max(budget.max_accuracy_drop, 1.0)
         sure = "" if bound == drop else \
@@ -76,20 +77,30 @@ def shortfalls(row: dict[str, Any], teacher: dict[str, Any],
     return missed
 
 
-def drop_bound(row: dict[str, Any], teacher: dict[str, Any], confidence: float) -> float:
+def drop_bound(row: dict[str, Any], teacher: dict[str, Any],
+               confidence: float) -> float | None:
     """The validation drop to the teacher, in points, plus z(confidence) standard errors of
-    its paired per-row difference; the drop itself at 0.5, the teacher's own row, or where
-    the report holds no per-row validation answers (then with a warning)."""
+    its paired per-row difference; the drop itself at 0.5 or for the teacher's own row; None
+    where the report holds no per-row validation answers for the pair (an older benchmark)."""
     drop = validation_accuracy(teacher) - validation_accuracy(row)
     if confidence <= 0.5 or row is teacher:
         return drop
     found = validation_difference(row, teacher)
     if found is None:
-        logger.warning("%s: no per-row validation answers in the report (an older benchmark): "
-                       "its drop is taken as measured, not at %.0f%% confidence", row["name"],
-                       100 * confidence)
-        return drop
+        return None
     return drop + NormalDist().inv_cdf(confidence) * found["standard_error"]
+
+
+def warn_unpaired(rows: list[dict[str, Any]], teacher: dict[str, Any], budget: Budget) -> None:
+    """One warning for the whole report, naming the variants whose drop is taken as measured
+    because the report holds no per-row validation answers for them."""
+    if budget.confidence <= 0.5:
+        return
+    unpaired = [r["name"] for r in rows if drop_bound(r, teacher, budget.confidence) is None]
+    if unpaired:
+        logger.warning("no per-row validation answers in the report (an older benchmark) for "
+                       "%s: their drops are taken as measured, not at %.0f%% confidence",
+                       ", ".join(unpaired), 100 * budget.confidence)
 
 
 def pareto_front(rows: list[dict[str, Any]]) -> list[str]:
@@ -110,6 +121,7 @@ def choose(report: BenchmarkReport, teacher_name: str, budget: Budget) -> dict[s
     candidate when none is."""
     rows = report.variants
     teacher = report.row(teacher_name)  # a name not in the report: one line listing them
+    warn_unpaired(rows, teacher, budget)
     misses = {r["name"]: shortfalls(r, teacher, budget) for r in rows}
     missed = {name: [text for text, _ in found] for name, found in misses.items()}
     eligible = [r for r in rows if not missed[r["name"]]]

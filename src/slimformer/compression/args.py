@@ -24,8 +24,9 @@ class CompressArguments:
     optimization_level: str = field(default="O2", metadata={"help": "ORTOptimizer level O1-O3 "
                                                             "(O4: GPU fp16)"})
     min_speedup: float = field(default=1.03, metadata={"help": "keep an optimized graph only "
-                                                       "if its p50 is measurably (per-process "
-                                                       "rounds) and this much faster"})
+                                                       "if its p50 (median of per-process "
+                                                       "rounds) is this much faster and it "
+                                                       "is not measurably slower"})
     speedup_queries: int = field(default=200, metadata={"help": "queries timed per round for "
                                                         "that check"})
     speedup_rounds: int = field(default=3, metadata={"help": "rounds of that check"})

@@ -6,7 +6,7 @@
 #    accuracy with the fallback, and the transfer set's gains paired over the test queries;
 # 3. the out-of-scope scores compared on the teacher and the students (docs/distillation.md;
 #    OOS_SCORES=0 leaves it out).
-# STUDENT_LAYERS picks the student (the teacher's layers it keeps; the profile's "1 3 5" by
+# STUDENT_LAYERS picks the student (the teacher's layers it keeps; the profile's "1 2 4 5" by
 # default); OPTIMIZE_ARGS adds flags to step 1, e.g. OPTIMIZE_ARGS="--prune_levels 0.25".
 set -euo pipefail
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -14,7 +14,7 @@ RUN=${RUN:-outputs/optimize-full}
 DATA=../shared/data/clinc150/data_oos_plus.json
 OUT=${OUT:-outputs/students-that-pay}
 SOFT_LOSS=${SOFT_LOSS:-kl}  # the distillation's teacher term (optimize --soft_loss)
-LAYERS=${STUDENT_LAYERS:-1 3 5}
+LAYERS=${STUDENT_LAYERS:-1 2 4 5}
 read -r -a layers <<< "$LAYERS"
 # optimize names a student by its depth and layers: student-3l-1-3-5.
 NAME="student-${#layers[@]}l"

@@ -33,7 +33,8 @@ class Budget:
     max_accuracy_drop: float  # points of validation accuracy below the teacher's
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
-    # how sure the drop must be within max_accuracy_drop, one-sided (0.5: the point estimate)
+    # how sure the drop must be within max_accuracy_drop, one-sided (0.5: the point estimate;
+    # `slimformer optimize` passes its --budget_confidence, 0.8 by default)
     confidence: float = 0.5
 
     def __post_init__(self) -> None:  # the Python API's check, by the CLI's range table

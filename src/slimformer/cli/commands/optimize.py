@@ -6,7 +6,7 @@
 Fine-tunes the teacher (unless --teacher names one), distils the students, makes the
 compressed variants, benchmarks them all side by side (each in its own process), chooses the
 fastest whose validation accuracy is within --max_accuracy_drop points of the teacher's (at
---budget_confidence, where given, on the paired per-row difference), and writes
+--budget_confidence, 0.8 by default, one-sided, on the paired per-row difference), and writes
 report.md/.json/.png, best.json and every variant's model card to --output_dir.
 Rerunning the same command skips finished steps; changing a setting redoes what depends on it.
 """

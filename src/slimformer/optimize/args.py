@@ -18,8 +18,9 @@ PROFILES: dict[str, dict[str, object]] = {
     # the layer-wise losses and the issue-13 search's best settings (docs/distillation.md),
     # and the teacher and the student pruned by a quarter: points along the front between 4x
     # and 17x. Why 4 layers: in ten full runs the 3-layer students' int8 graphs, chosen at
-    # 0.3-0.5 pt below on validation, lost 0.45-1.33 pt on test; the 4-layer student's int8
-    # lost 0.09-0.15 in each of its runs (docs/optimize.md). Half pruning cost 1.0-1.2 pt.
+    # 0.3-0.5 pt below on validation, lost 0.45-1.33 pt on test; the 4-layer student's
+    # unpruned int8 graphs lost 0.09-0.22 in its three runs (docs/optimize.md). Half pruning
+    # cost 1.0-1.2 pt.
     "full": {"finetune_epochs": 5.0, "distill_epochs": 3.0, "students": ["1 2 4 5"],
              "variants": ["onnx-int8", "onnx-opt-int8"], "prune_levels": [0.25],
              "prune_epochs": 2.0, "augment": 4, "head_learning_rate": None, "alpha": 0.78,

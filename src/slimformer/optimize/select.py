@@ -54,13 +54,12 @@ def test_accuracy(row: dict[str, Any]) -> float:
     return row.get("with_fallback", row)["accuracy"]
 
 
-def shortfalls(row: dict[str, Any], teacher: dict[str, Any],
-               budget: Budget) -> list[tuple[str, float]]:
+def shortfalls(row: dict[str, Any], teacher: dict[str, Any], budget: Budget,
+               bound: float | None) -> list[tuple[str, float]]:
     """How a variant misses the budget, each miss with its size relative to the limit
-    (empty: it meets the budget)."""
+    (empty: it meets the budget); `bound` is its drop_bound (None: the drop as measured)."""
     missed = []
     drop = validation_accuracy(teacher) - validation_accuracy(row)
-    bound = drop_bound(row, teacher, budget.confidence)
     bound = drop if bound is None else bound  # no per-row answers: choose() warns once
     if bound > budget.max_accuracy_drop:
         excess = (bound - budget.max_accuracy_drop) / max(budget.max_accuracy_drop, 1.0)
@@ -92,18 +91,6 @@ def drop_bound(row: dict[str, Any], teacher: dict[str, Any],
     return drop + NormalDist().inv_cdf(confidence) * found["standard_error"]
 
 
-def warn_unpaired(rows: list[dict[str, Any]], teacher: dict[str, Any], budget: Budget) -> None:
-    """One warning for the whole report, naming the variants whose drop is taken as measured
-    because the report holds no per-row validation answers for them."""
-    if budget.confidence <= 0.5:
-        return
-    unpaired = [r["name"] for r in rows if drop_bound(r, teacher, budget.confidence) is None]
-    if unpaired:
-        logger.warning("no per-row validation answers in the report (an older benchmark) for "
-                       "%s: their drops are taken as measured, not at %.0f%% confidence",
-                       ", ".join(unpaired), 100 * budget.confidence)
-
-
 def pareto_front(rows: list[dict[str, Any]]) -> list[str]:
     """Names of the variants no other beats on both p50 and validation accuracy."""
     front = []
@@ -122,8 +109,13 @@ def choose(report: BenchmarkReport, teacher_name: str, budget: Budget) -> dict[s
     candidate when none is."""
     rows = report.variants
     teacher = report.row(teacher_name)  # a name not in the report: one line listing them
-    warn_unpaired(rows, teacher, budget)
-    misses = {r["name"]: shortfalls(r, teacher, budget) for r in rows}
+    bounds = {r["name"]: drop_bound(r, teacher, budget.confidence) for r in rows}
+    unpaired = [name for name, bound in bounds.items() if bound is None]
+    if unpaired:  # one warning for the report
+        logger.warning("no per-row validation answers in the report (an older benchmark) for "
+                       "%s: their drops are taken as measured, not at %.0f%% confidence",
+                       ", ".join(unpaired), 100 * budget.confidence)
+    misses = {r["name"]: shortfalls(r, teacher, budget, bounds[r["name"]]) for r in rows}
     missed = {name: [text for text, _ in found] for name, found in misses.items()}
     eligible = [r for r in rows if not missed[r["name"]]]
     if not eligible:  # the closest: the smallest misses, relative to their limits

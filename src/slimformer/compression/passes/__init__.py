@@ -13,4 +13,5 @@ REGISTERED = (
     "slimformer.compression.passes.onnx_int8",
     "slimformer.compression.passes.onnx_int8_static",
     "slimformer.compression.passes.onnx_emb4",
+    "slimformer.compression.passes.onnx_cls",
 )

@@ -241,6 +241,36 @@ def test_steps_run_in_dependency_order_and_a_bad_graph_is_refused():
         in_order([step("a", "b"), step("b", "a")])
 
 
+def test_a_step_redone_without_a_change_redoes_what_depends_on_it(tmp_path):
+    """Its folder deleted, a step is redone with the same fingerprint; the steps that read
+    its folder are redone too, a step beside it is not."""
+    import shutil
+
+    from slimformer.optimize.steps import Step, plan_status, run_steps
+
+    runs: list[str] = []
+
+    def step(name, *depends):
+        def run(folder, name=name):
+            runs.append(name)
+            folder.mkdir(parents=True)
+            (folder / "made").write_text(name)
+        return Step(name, tmp_path / name, {"name": name}, run, list(depends))
+
+    steps = [step("teacher"), step("student", "teacher"), step("benchmark", "student"),
+             step("other")]
+    run_steps(steps)
+    assert runs == ["teacher", "student", "benchmark", "other"]
+    shutil.rmtree(tmp_path / "student")
+    assert [state for _, _, state in plan_status(steps)] == ["done", "to do", "to do", "done"]
+    runs.clear()
+    run_steps(steps)
+    assert runs == ["student", "benchmark"]
+    runs.clear()
+    run_steps(steps)
+    assert runs == []
+
+
 def test_the_plan_is_a_graph_of_steps_that_each_own_one_folder(tmp_path, clinc_dir, base):
     """Pruned and trimmed models go through the same compress step as the others, and no
     step's folder lies inside another's."""

@@ -3,9 +3,11 @@ that changes.
 
 A step owns one folder inside the run folder. When it finishes, `.slimformer-step.json` in it
 records the step's fingerprint: a hash of its settings and of the fingerprints of the steps it
-depends on. A rerun skips a step whose record matches, and redoes it (and so everything that
-depends on it) otherwise. A step killed half-way left no record, so its folder, which this run
-made, is cleared and the step runs again: nothing half-written survives.
+depends on. A rerun skips a step whose record matches, and redoes it and everything that
+depends on it otherwise (a step redone with the same settings keeps its fingerprint, so its
+dependants are redone because it is, not because their fingerprints changed). A step killed
+half-way left no record, so its folder, which this run made, is cleared and the step runs
+again: nothing half-written survives.
 """
 
 from __future__ import annotations
@@ -72,13 +74,20 @@ def in_order(steps: list[Step]) -> list[Step]:
 
 
 def plan_status(steps: list[Step]) -> list[tuple[Step, str, str]]:
-    """Each step (in dependency order) with its fingerprint and whether it is done or to do."""
+    """Each step (in dependency order) with its fingerprint and whether it is done or to do.
+    A step is to do when its record does not match, or when a step it depends on is to do:
+    a step redone with unchanged settings (its folder gone, or killed half-way) keeps its
+    fingerprint, but what depends on it read the old folder."""
     prints: dict[str, str] = {}
+    to_do: set[str] = set()
     status = []
     for step in in_order(steps):
         prints[step.name] = fingerprint(step, prints)
         record = read_record(step.folder)
-        done = record is not None and record.get("fingerprint") == prints[step.name]
+        done = record is not None and record.get("fingerprint") == prints[step.name] \
+            and not to_do & set(step.depends)
+        if not done:
+            to_do.add(step.name)
         status.append((step, prints[step.name], "done" if done else "to do"))
     return status
 

@@ -235,3 +235,24 @@ def test_unsupported_architecture_for_fusion(tmp_path):
     # Quantizing its plain export still works.
     ort.quantize_dynamic(exported, tmp_path / "roformer-int8")
     assert "MatMulInteger" in ort.op_counts(tmp_path / "roformer-int8" / "model.onnx")
+
+
+def test_avx2_dynamic_int8_stores_signed_weights(variants, tmp_path):
+    """The avx2 preset quantizes weights to int8 (ONNX Runtime's u8s8 kernels), activations
+    to uint8, and records both."""
+    import onnx
+
+    from slimformer.compression.onnx.quantize import cpu_flags
+
+    if "avx2" not in cpu_flags():
+        pytest.skip("this CPU has no avx2")
+    settings = ort.quantize_dynamic(variants["O2"], tmp_path / "avx2", preset="avx2")
+    assert (settings["weights"], settings["activations"]) == ("QInt8", "QUInt8")
+    graph = onnx.load(str(tmp_path / "avx2" / "model.onnx")).graph
+    types = {init.name: init.data_type for init in graph.initializer}
+    weights = [node.input[1] for node in graph.node
+               if node.op_type in ("MatMulInteger", "QAttention")]
+    assert weights and {types[name] for name in weights} == {onnx.TensorProto.INT8}
+    agree = (ort_logits(tmp_path / "avx2").argmax(-1) ==
+             ort_logits(variants["O2"]).argmax(-1)).mean()
+    assert agree >= 0.75

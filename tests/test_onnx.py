@@ -237,10 +237,9 @@ def test_unsupported_architecture_for_fusion(tmp_path):
     assert "MatMulInteger" in ort.op_counts(tmp_path / "roformer-int8" / "model.onnx")
 
 
-
 def test_avx2_dynamic_int8_stores_signed_weights(variants, tmp_path):
     """The avx2 preset quantizes weights to int8 (ONNX Runtime's u8s8 kernels), activations
-    to uint8; without texts to check the full range on, its weights are 7-bit."""
+    to uint8, and records both."""
     import onnx
 
     from slimformer.compression.onnx.quantize import cpu_flags
@@ -249,7 +248,7 @@ def test_avx2_dynamic_int8_stores_signed_weights(variants, tmp_path):
         pytest.skip("this CPU has no avx2")
     settings = ort.quantize_dynamic(variants["O2"], tmp_path / "avx2", preset="avx2")
     assert (settings["weights"], settings["activations"]) == ("QInt8", "QUInt8")
-    assert settings["reduce_range"] is True and "weight_range" not in settings
+    assert settings["reduce_range"] is True  # 7-bit weights: VPMADDUBSW cannot saturate
     graph = onnx.load(str(tmp_path / "avx2" / "model.onnx")).graph
     types = {init.name: init.data_type for init in graph.initializer}
     weights = [node.input[1] for node in graph.node
@@ -260,34 +259,20 @@ def test_avx2_dynamic_int8_stores_signed_weights(variants, tmp_path):
     assert agree >= 0.75
 
 
-@pytest.mark.parametrize("init, bits", [(0.5, "7-bit"), (None, None)])
-def test_avx2_keeps_the_weight_range_closer_to_the_float_graph(tmp_path, init, bits):
+def test_avx2_int8_keeps_the_answers_of_a_model_with_large_weights(tmp_path):
     """Full-range int8 weights saturate avx2's VPMADDUBSW on large weights: a tiny BERT at
-    initializer_range 0.5 then kept 4 of 16 answers of its float graph, its logits 1.24 off on
-    average (7-bit: 10 of 16, 0.27). Given training texts, quantize_dynamic makes both and
-    keeps the closer: 7-bit for that model; for an ordinary one, whichever its errors favour."""
+    initializer_range 0.5 then agreed with its float graph on 4 of these 16 queries, its
+    logits 1.24 off on average; with 7-bit weights, 10 of 16 and 0.27."""
     from slimformer.compression.onnx.quantize import cpu_flags
-    from slimformer.provenance import read_provenance
 
     from .conftest import tiny_bert
 
     if "avx2" not in cpu_flags():
         pytest.skip("this CPU has no avx2")
-    model = tiny_bert(initializer_range=init) if init else tiny_bert()
-    model.save_pretrained(tmp_path / "model")
+    tiny_bert(initializer_range=0.5).save_pretrained(tmp_path / "model")
     BertTokenizerFast.from_pretrained(resolve_model("minilm")).save_pretrained(tmp_path / "model")
     ort.export_onnx(tmp_path / "model", tmp_path / "onnx")
-    settings = ort.quantize_dynamic(tmp_path / "onnx", tmp_path / "int8", preset="avx2",
-                                    texts=TEXTS * 3)
-    check = settings["weight_range"]
-    errors = check["mean_logit_error"]
-    assert check["queries"] == len(TEXTS) * 3
-    assert check["chosen"] == min(errors, key=errors.get)
-    assert settings["reduce_range"] == (check["chosen"] == "7-bit")
-    assert read_provenance(tmp_path / "int8")["steps"][-1]["settings"]["weight_range"] == check
-    if bits:
-        assert check["chosen"] == bits and errors["8-bit"] > 2 * errors["7-bit"]
-    # the folder holds the graph that was kept: its error is the one recorded
+    ort.quantize_dynamic(tmp_path / "onnx", tmp_path / "int8", preset="avx2")
     float_logits, int8_logits = ort_logits(tmp_path / "onnx"), ort_logits(tmp_path / "int8")
-    assert np.abs(int8_logits - float_logits).mean() == pytest.approx(
-        errors[check["chosen"]], rel=0.05)
+    assert (int8_logits.argmax(-1) == float_logits.argmax(-1)).mean() >= 0.5
+    assert np.abs(int8_logits - float_logits).mean() < 0.5

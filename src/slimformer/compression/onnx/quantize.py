@@ -7,7 +7,6 @@ which knows those operators, so optimize-then-quantize works like quantizing a p
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -77,41 +76,13 @@ def quantization_config(preset: str, is_static: bool, per_channel: bool,
         # Optimum's avx2 preset stores weights as uint8, which ONNX Runtime multiplies in its
         # widening u8u8 kernel; int8 weights take the u8s8 kernel (VPMADDUBSW), as the
         # avx512 presets do. On an avx2-only AMD EPYC the 4-layer student's fused int8 ran
-        # 10-12% faster with the same validation accuracy (docs/optimize.md). Full range or
-        # 7 bits: see weight_range.
+        # 10-12% faster with the same validation accuracy (docs/optimize.md). VPMADDUBSW adds
+        # pairs of u8 x s8 products into int16 and saturates with full-range weights (a tiny
+        # model with large weights answered garbage); 7-bit weights (reduce_range) cannot
+        # overflow it, as ONNX Runtime's quantization guide advises for u8s8 without VNNI.
         config.weights_dtype = QuantType.QInt8
+        config.reduce_range = True
     return config
-
-
-# Queries on which the two weight ranges are compared with the float graph.
-RANGE_CHECK_QUERIES = 200
-
-
-def weight_range(source: Path, full: Path, reduced: Path,
-                 texts: list[str]) -> tuple[Path, dict[str, Any]]:
-    """Of two int8 graphs of `source`, with full-range (8-bit) and 7-bit weights, the one whose
-    logits stay closer to the float graph's on `texts` (training queries, never validation or
-    test), with the mean absolute logit errors. avx2's VPMADDUBSW sums pairs of u8 x s8
-    products into int16: full-range weights can saturate it and ruin a model (a tiny BERT
-    with large weights: logits 1.24 off on average, 0.27 with 7 bits), while on most models
-    the eighth bit is the more precise. ONNX Runtime's guide: try u8s8, and reduce_range
-    where accuracy drops."""
-    from slimformer.serving.lean import LeanOnnxVariant
-
-    texts = list(texts)[:RANGE_CHECK_QUERIES]
-
-    def logits(folder: Path) -> np.ndarray:
-        variant = LeanOnnxVariant.load(folder, "range-check", threads=1)
-        return np.concatenate([variant.predict_logits(texts[i:i + 32])
-                               for i in range(0, len(texts), 32)])
-
-    reference = logits(source)
-    errors = {bits: float(np.abs(logits(folder) - reference).mean())
-              for bits, folder in (("8-bit", full), ("7-bit", reduced))}
-    chosen = "8-bit" if errors["8-bit"] <= errors["7-bit"] else "7-bit"
-    return (full if chosen == "8-bit" else reduced), {
-        "chosen": chosen, "queries": len(texts),
-        "mean_logit_error": {bits: round(error, 5) for bits, error in errors.items()}}
 
 
 def with_inferred_types(folder: Path, stage: Path) -> Path:
@@ -151,11 +122,9 @@ def check_not_quantized(source: Path) -> None:
 
 def quantize_dynamic(source: str | Path, output: str | Path, preset: str = "auto",
                      per_channel: bool = True, overwrite: bool = False,
-                     float_head: bool = False, texts: list[str] | None = None) -> dict[str, Any]:
+                     float_head: bool = False) -> dict[str, Any]:
     """Dynamic int8 (weights int8, activations quantized on the fly) of a plain or fused graph;
-    `float_head` keeps the classification head's matrix products in float. On avx2 the
-    weights are full-range or 7-bit, whichever keeps the logits closer to the float graph's
-    on `texts` (training queries; without them, 7-bit, which cannot saturate)."""
+    `float_head` keeps the classification head's matrix products in float."""
     source = Path(source)
     check_not_quantized(source)
     preset = choose_preset(preset)
@@ -167,44 +136,11 @@ def quantize_dynamic(source: str | Path, output: str | Path, preset: str = "auto
                                  exclude=exclude)
     with staged_folder(output, overwrite, step="onnx-quantize-dynamic") as stage, \
             tempfile.TemporaryDirectory() as tmp:
-        typed = Path(tmp) / "typed"
-        typed.mkdir()
-        with_inferred_types(source, typed)
-        check = None
-        if preset != "avx2":
-            run_quantizer(typed, stage, config)
-        elif not texts:
-            config.reduce_range = True
-            run_quantizer(typed, stage, config)
-        else:
-            check = quantize_both_ranges(source, typed, stage, Path(tmp), config, texts)
+        run_quantizer(with_inferred_types(source, Path(tmp)), stage, config)
         copy_side_files(source, stage, overwrite=False)
         settings = quantization_settings(preset, config, stage)
-        if check is not None:
-            settings["weight_range"] = check
         write_provenance(stage, "onnx-quantize-dynamic", settings, source=source)
     return settings
-
-
-def quantize_both_ranges(source: Path, typed: Path, stage: Path, scratch: Path, config: Any,
-                         texts: list[str]) -> dict[str, Any]:
-    """Quantize with full-range and with 7-bit weights, keep the closer one (weight_range)
-    in `stage`, and set `config.reduce_range` to match it."""
-    folders = {}
-    for reduce in (False, True):
-        folder = scratch / ("7-bit" if reduce else "8-bit")
-        folder.mkdir()
-        config.reduce_range = reduce
-        run_quantizer(typed, folder, config)
-        copy_side_files(source, folder, overwrite=False)
-        folders[reduce] = folder
-    kept, check = weight_range(source, folders[False], folders[True], texts)
-    config.reduce_range = kept == folders[True]
-    shutil.copy2(kept / ONNX_NAME, stage / ONNX_NAME)
-    for extra in ("ort_config.json",):  # ORTQuantizer's record of the settings it used
-        if (kept / extra).is_file():
-            shutil.copy2(kept / extra, stage / extra)
-    return check
 
 
 def quantization_settings(preset: str, config: Any, stage: Path) -> dict[str, Any]:

@@ -43,14 +43,9 @@ FLOAT_HEAD = "int8-float-head"
 def run(source: Path, target: Path, config: Int8Config, context: PassContext) -> None:
     from slimformer.compression.onnx.quantize import quantize_dynamic
 
-    # the training texts decide between full-range and 7-bit weights on avx2
     settings = quantize_dynamic(source, target, config.preset, config.per_channel,
-                                context.overwrite, float_head=config.float_head,
-                                texts=context.texts)
-    check = settings.get("weight_range")
-    logger.info("%s: preset %s%s", target.name, settings["preset"],
-                f", {check['chosen']} weights (mean logit error {check['mean_logit_error']})"
-                if check else "")
+                                context.overwrite, float_head=config.float_head)
+    logger.info("%s: preset %s", target.name, settings["preset"])
 
 
 PASS = Pass(

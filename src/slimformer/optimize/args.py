@@ -20,10 +20,11 @@ PROFILES: dict[str, dict[str, object]] = {
     # and 17x. Why 4 layers: in ten full runs the 3-layer students' int8 graphs, chosen at
     # 0.3-0.5 pt below on validation, lost 0.45-1.33 pt on test; the 4-layer student's
     # unpruned int8 graphs lost 0.09-0.22 in its three runs (docs/optimize.md). Half pruning
-    # cost 1.0-1.2 pt. The fused graph's last layer runs on the [CLS] position alone (cls:
-    # the same logits, the last layer's products on one row).
+    # cost 1.0-1.2 pt. Both int8 graphs run their last layer on the [CLS] position alone
+    # (cls: the same float logits, the last layer's products on one row).
     "full": {"finetune_epochs": 5.0, "distill_epochs": 3.0, "students": ["1 2 4 5"],
-             "variants": ["onnx-int8", "onnx > opt > cls > int8"], "prune_levels": [0.25],
+             "variants": ["onnx > cls > int8", "onnx > opt > cls > int8"],
+             "prune_levels": [0.25],
              "prune_epochs": 2.0, "augment": 4, "head_learning_rate": None, "alpha": 0.78,
              "temperature": 4.8, "hidden_weight": 5.84, "attention_weight": 0.81,
              "distill_learning_rate": 2.2e-4, "soft_loss": "kl"},

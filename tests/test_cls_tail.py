@@ -168,3 +168,25 @@ def test_narrowing_twice_or_after_int8_is_refused(bert, tmp_path):
         narrow(bert["onnx > O2 > cls"], tmp_path)
     with pytest.raises(SlimformerError, match="cls must come before int8"):
         parse_chain("onnx > int8 > cls")
+
+
+def test_an_unread_optional_output_does_not_stop_the_tail(bert, tmp_path):
+    """ONNX Runtime's SkipLayerNormalization may name its optional outputs (the input-skip-bias
+    sum); nothing reads them, so the norm still joins the tail and the logits stay."""
+    import shutil
+
+    import onnx
+
+    folder = tmp_path / "named-outputs"
+    shutil.copytree(bert["onnx > O2"], folder)
+    model = onnx.load(str(folder / "model.onnx"))
+    norms = [n for n in model.graph.node if n.op_type == "SkipLayerNormalization"]
+    for norm in norms[-2:]:
+        norm.output.extend(["", "", f"{norm.name}_unread_sum"])
+    onnx.save(model, str(folder / "model.onnx"))
+    narrow(folder, tmp_path)
+    from slimformer.provenance import read_provenance
+
+    assert read_provenance(tmp_path / "narrowed")["steps"][-1]["settings"]["matmuls"] == 3
+    np.testing.assert_allclose(logits(tmp_path / "narrowed"), logits(bert["onnx > O2"]),
+                               atol=1e-5)

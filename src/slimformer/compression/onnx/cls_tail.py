@@ -95,9 +95,9 @@ def position_wise(node: NodeProto, constants: dict[str, np.ndarray]) -> bool:
 
 def tail_nodes(model: ModelProto, read: NodeProto,
                constants: dict[str, np.ndarray]) -> list[NodeProto]:
-    """The nodes feeding `read` that may run on position 0 alone: position-wise,
-    no graph output among their outputs, and every consumer already in (walked backwards
-    in the graph's topological order)."""
+    """The nodes feeding `read` that may run on position 0 alone: position-wise, no graph
+    output among their outputs, read by something, and every reader already in (walked
+    backwards in the graph's topological order)."""
     outputs = {out.name for out in model.graph.output}
     # by position in the graph: node names are optional in ONNX, and protobuf hands out a
     # new Python object for a node on each access, so id() does not identify one
@@ -111,8 +111,10 @@ def tail_nodes(model: ModelProto, read: NodeProto,
     for index in range(read_at - 1, -1, -1):
         node = nodes[index]
         used = [consumers.get(out, []) for out in node.output if out]
+        # an output nothing reads (a fused norm's optional sum or statistics) does not hold
+        # a node back; one that something outside the tail reads does
         if position_wise(node, constants) and not outputs & set(node.output) \
-                and all(used) and all(c in joined for users in used for c in users):
+                and any(used) and all(c in joined for users in used for c in users):
             joined.add(index)
     return [nodes[i] for i in sorted(joined - {read_at})]
 

@@ -26,8 +26,9 @@ def has_cuda() -> bool:
 
 
 def optimize_onnx(source: str | Path, output: str | Path, level: str = "O2",
-                  overwrite: bool = False) -> dict[str, int]:
-    """ORTOptimizer at level O1-O3 (O4 = O3 + fp16, GPU only); returns the fused op counts."""
+                  overwrite: bool = False, fuse_embeddings: bool = False) -> dict[str, int]:
+    """ORTOptimizer at level O1-O3 (O4 = O3 + fp16, GPU only); returns the fused op counts.
+    fuse_embeddings: also EmbedLayerNormalization, which Optimum's levels leave out."""
     from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
 
     source = Path(source)
@@ -43,6 +44,7 @@ def optimize_onnx(source: str | Path, output: str | Path, level: str = "O2",
             optimizer = ORTOptimizer.from_pretrained(source, file_names=[path.name])
             config = AutoOptimizationConfig.with_optimization_level(
                 level, for_gpu=(level == "O4"))
+            config.disable_embed_layer_norm_fusion = not fuse_embeddings
             optimizer.optimize(config, stage)
         except (KeyError, NotImplementedError, ValueError) as err:
             fail(f"cannot fuse the graph of {source} (model type {model_type!r}) with "
@@ -56,6 +58,7 @@ def optimize_onnx(source: str | Path, output: str | Path, level: str = "O2",
                 "Attention", "MultiHeadAttention", "SkipLayerNormalization")):
             fail(f"ORTOptimizer fused nothing in {source} (model type {model_type!r}): "
                  "this architecture has no fusion patterns; use the plain export")
-        write_provenance(stage, "onnx-optimize", {"level": level, "fused_ops": fused},
+        write_provenance(stage, "onnx-optimize", {"level": level, "fused_ops": fused,
+                                                  "fuse_embeddings": fuse_embeddings},
                          source=source)
     return fused

@@ -37,7 +37,7 @@ class Pass:
     tags: tuple[str, ...] = ()  # Hub tags of every variant it took part in
     quantizes: bool = False  # its weights are integers afterwards (base_model_relation)
     spellings: tuple[str, ...] = ()  # other names in a chain, each a config (e.g. O1-O4)
-    not_after: tuple[str, ...] = ()  # passes that must not come before it in a chain
+    not_after: tuple[str, ...] = ()  # passes (or spellings) that must not come before it
 
     def configure(self, settings: Any, spelled: str | None = None) -> Any:
         """The pass's config from a run's settings (fields of the same name), checked."""
@@ -89,6 +89,10 @@ def parse_chain(spec: str, aliases: dict[str, str] | None = None,
         early = [p for p in parts[:i] if known[p].name in known[part].not_after]
         if early:
             fail(f"variant {spec!r}: {part} must come before {', '.join(early)}")
+        # a spelling named in not_after (a setting of that pass) rules out the pair
+        clash = [p for p in parts[:i] if p in known[part].not_after]
+        if clash:
+            fail(f"variant {spec!r}: {part} cannot follow {', '.join(clash)}")
     if sum(known[p].quantizes for p in parts) > 1:
         fail(f"variant {spec!r} quantizes twice")
     return parts

@@ -24,6 +24,7 @@ from typing import Any
 
 from onnx import TensorProto
 
+from slimformer.compression.onnx.optimize import LEVELS
 from slimformer.compression.passes.base import Pass, PassContext
 from slimformer.errors import fail
 
@@ -123,5 +124,7 @@ PASS = Pass(
     name="emb4", config=Emb4Config, takes="onnx", makes="onnx", step=STEP,
     title="4-bit embeddings (ONNX Runtime's block quantizer)",
     phrase="its embeddings quantized to 4 bits by ONNX Runtime", run=run,
-    tags=("quantization", "4-bit"), not_after=("int8", "int8-static"),
+    tags=("quantization", "4-bit"),
+    # the embedding fusion (O2-emb) folds away the table it quantizes
+    not_after=("int8", "int8-static", *(f"{n}-emb" for n in ("opt", *LEVELS))),
     spellings=tuple(f"emb4-b{size}" for size in BLOCK_SIZES))

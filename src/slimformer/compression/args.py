@@ -20,7 +20,8 @@ class CompressArguments:
                                              "beside the model)"})
     variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS),
                                 metadata={"help": f"which to make: {', '.join(ALL_VARIANTS)}, "
-                                          "or chains of passes like 'onnx > O2 > int8'"})
+                                          "or chains of passes like 'onnx > O2 > int8' "
+                                          "(O2-emb also fuses the embeddings)"})
     optimization_level: str = field(default="O2", metadata={"help": "ORTOptimizer level O1-O3 "
                                                             "(O4: GPU fp16)"})
     min_speedup: float = field(default=1.03, metadata={"help": "keep an optimized graph only "

@@ -24,8 +24,8 @@ from typing import Any
 
 from onnx import TensorProto
 
-from slimformer.compression.onnx.optimize import LEVELS
 from slimformer.compression.passes.base import Pass, PassContext
+from slimformer.compression.passes.onnx_optimize import EMB_SPELLINGS
 from slimformer.errors import fail
 
 STEP = "onnx-embeddings-4bit"
@@ -126,5 +126,5 @@ PASS = Pass(
     phrase="its embeddings quantized to 4 bits by ONNX Runtime", run=run,
     tags=("quantization", "4-bit"),
     # the embedding fusion (O2-emb) folds away the table it quantizes
-    not_after=("int8", "int8-static", *(f"{n}-emb" for n in ("opt", *LEVELS))),
+    not_after=("int8", "int8-static", *EMB_SPELLINGS),
     spellings=tuple(f"emb4-b{size}" for size in BLOCK_SIZES))

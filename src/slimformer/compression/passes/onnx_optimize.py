@@ -19,6 +19,8 @@ from slimformer.compression.passes.base import Pass, PassContext
 from slimformer.errors import fail
 
 EMB = "-emb"
+# how a chain asks for the embedding fusion: the run's level (opt-emb) or a level's own
+EMB_SPELLINGS = tuple(name + EMB for name in ("opt", *LEVELS))
 logger = logging.getLogger(__name__)
 
 
@@ -59,7 +61,7 @@ PASS = Pass(
     name="opt", config=OptimizeConfig, takes="onnx", makes="onnx", step="onnx-optimize",
     title="Graph optimization (ONNX Runtime, ORTOptimizer)",
     phrase="graph-optimized by ONNX Runtime", run=run, tags=("onnx", "onnxruntime"),
-    spellings=(*LEVELS, *(name + EMB for name in ("opt", *LEVELS))),
+    spellings=(*LEVELS, *EMB_SPELLINGS),
     # ONNX Runtime's fusion saves a constant-folded graph: after emb4 it would write the
     # 4-bit table back unpacked (compression/onnx/nibble_lookup.py)
     not_after=("emb4",))

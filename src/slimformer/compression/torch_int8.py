@@ -183,6 +183,7 @@ def torch_int8_pipeline(folder: str | Path) -> Any:
 
 class TorchInt8Variant(TransformersVariant):
     kind = "pytorch-int8"
+    batch_dependent = True  # dynamic int8: one activation scale per batch
 
     def __init__(self, model: Any, tokenizer: Any, name: str, path: str | Path | None = None,
                  max_length: int = 128, per_channel: bool = True):

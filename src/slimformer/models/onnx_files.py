@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ def onnx_file(folder: str | Path) -> Path:
         fail(f"{folder} holds several ONNX files ({', '.join(p.name for p in files)}); "
              f"keep one or name it {ONNX_NAME}")
     return files[0]
+
+
+def quantizes_per_batch(path: Path) -> bool:
+    """Whether the graph quantizes activations on the fly (DynamicQuantizeLinear,
+    DynamicQuantizeMatMul): one scale for the whole batch, so a text's logits depend on the
+    texts batched (and padded) with it. Op types are plain strings in the protobuf, so a byte
+    search answers without parsing the graph or importing onnx."""
+    if path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b"DynamicQuantize") >= 0
 
 
 def load_onnx_model(path: Path) -> Any:

@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from slimformer.errors import fail
 from slimformer.files import read_json
-from slimformer.models.onnx_files import onnx_file
+from slimformer.models.onnx_files import onnx_file, quantizes_per_batch
 from slimformer.serving.variant import Variant, check_texts
 
 DEFAULT_MAX_LENGTH = 128  # as the transformers-based variants truncate
@@ -129,6 +129,13 @@ class LeanOnnxVariant(Variant):
     @property
     def labels(self) -> list[str] | None:
         return self._labels
+
+    @property
+    def batch_dependent(self) -> bool:
+        if not hasattr(self, "_batch_dependent"):
+            self._batch_dependent = (self.path is not None
+                                     and quantizes_per_batch(onnx_file(self.path)))
+        return self._batch_dependent
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         # One text (the serving case) skips encode_batch's thread pool hand-off.

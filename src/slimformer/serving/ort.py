@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 
 from slimformer.errors import fail
-from slimformer.models.onnx_files import load_onnx_model, onnx_file, read_config
+from slimformer.models.onnx_files import (
+    load_onnx_model,
+    onnx_file,
+    quantizes_per_batch,
+    read_config,
+)
 from slimformer.serving.variant import Variant, check_texts
 
 
@@ -43,6 +48,13 @@ class OrtVariant(Variant):
     @property
     def labels(self) -> list[str] | None:
         return config_labels(self.model.config)
+
+    @property
+    def batch_dependent(self) -> bool:
+        if not hasattr(self, "_batch_dependent"):
+            self._batch_dependent = (self.model.path is not None
+                                     and quantizes_per_batch(Path(self.model.path)))
+        return self._batch_dependent
 
     def predict_logits(self, texts: list[str]) -> np.ndarray:
         texts = check_texts(texts)

@@ -117,3 +117,30 @@ def test_a_failed_final_rename_leaves_the_checkpoints_where_they_were(tmp_path, 
         subprocess.run(["chattr", "-i", str(out.parent)], capture_output=True)
     assert (out / "checkpoint-7" / "trainer_state.json").read_text() == "{}"
     assert not (out / "model.safetensors").exists()
+
+
+def test_optimize_trains_on_batches_of_like_length(tmp_path, clinc):
+    """optimize's training steps batch queries of similar length: less padding per step."""
+    import numpy as np
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from slimformer.optimize.args import OptimizeArguments
+    from slimformer.optimize.training_steps import training_arguments
+    from slimformer.training.finetune import HeadRateTrainer
+
+    from .conftest import tiny_bert
+
+    lengths = [len(text.split()) for text in clinc["train"]["text"][:2048]]
+    rows = clinc["train"].select(range(2048)).add_column("input_ids", [[1] * n for n in lengths])
+    args = training_arguments(tmp_path / "t", OptimizeArguments(), 1.0, finetune=True,
+                              use_cpu=True)
+    trainer = HeadRateTrainer(model=tiny_bert(), args=args, train_dataset=rows, eval_dataset=rows)
+    sampler = trainer._get_train_sampler(rows)
+    assert isinstance(sampler, LengthGroupedSampler)
+    batch = args.per_device_train_batch_size
+    order = np.asarray(lengths)[list(sampler)]
+    padded = [order[i:i + batch].max() * len(order[i:i + batch]) for i in range(0, 2048, batch)]
+    shuffled = np.random.default_rng(0).permutation(lengths)
+    padded_at_random = [shuffled[i:i + batch].max() * len(shuffled[i:i + batch])
+                        for i in range(0, 2048, batch)]
+    assert sum(padded) < 0.8 * sum(padded_at_random)

@@ -14,7 +14,7 @@ PROFILES: dict[str, dict[str, object]] = {
               "hidden_weight": 0.0, "attention_weight": 0.0, "distill_learning_rate": None,
               "soft_loss": "kl"},
     # the docs' numbers: the book-length chain; a 4-layer student (teacher layers 1, 2, 4, 5)
-    # distilled 5 epochs over a transfer set of 4 augmented queries per training query, with
+    # distilled 3 epochs over a transfer set of 4 augmented queries per training query, with
     # the layer-wise losses and the issue-13 search's best settings (docs/distillation.md),
     # and the teacher and the student pruned by a quarter: points along the front between 4x
     # and 17x. Why 4 layers: in ten full runs the 3-layer students' int8 graphs, chosen at
@@ -22,7 +22,7 @@ PROFILES: dict[str, dict[str, object]] = {
     # unpruned int8 graphs lost 0.09-0.22 in its three runs (docs/optimize.md). Half pruning
     # cost 1.0-1.2 pt. Both int8 graphs run their last layer on the [CLS] position alone
     # (cls: the same float logits, the last layer's products on one row).
-    "full": {"finetune_epochs": 5.0, "distill_epochs": 5.0, "students": ["1 2 4 5"],
+    "full": {"finetune_epochs": 5.0, "distill_epochs": 3.0, "students": ["1 2 4 5"],
              "variants": ["onnx > cls > int8", "onnx > opt > cls > int8"],
              "prune_levels": [0.25],
              "prune_epochs": 2.0, "augment": 4, "head_learning_rate": None, "alpha": 0.78,

@@ -13,6 +13,7 @@ variant folder that slimformer wrote (model.onnx + tokenizer.json + config.json)
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +131,9 @@ class LeanOnnxVariant(Variant):
     def labels(self) -> list[str] | None:
         return self._labels
 
-    @property
+    @cached_property
     def batch_dependent(self) -> bool:
-        if not hasattr(self, "_batch_dependent"):
-            self._batch_dependent = (self.path is not None
-                                     and quantizes_per_batch(onnx_file(self.path)))
-        return self._batch_dependent
+        return self.path is not None and quantizes_per_batch(onnx_file(self.path))
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         # One text (the serving case) skips encode_batch's thread pool hand-off.

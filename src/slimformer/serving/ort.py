@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,9 @@ class OrtVariant(Variant):
     def labels(self) -> list[str] | None:
         return config_labels(self.model.config)
 
-    @property
+    @cached_property
     def batch_dependent(self) -> bool:
-        if not hasattr(self, "_batch_dependent"):
-            self._batch_dependent = (self.model.path is not None
-                                     and quantizes_per_batch(Path(self.model.path)))
-        return self._batch_dependent
+        return self.model.path is not None and quantizes_per_batch(Path(self.model.path))
 
     def predict_logits(self, texts: list[str]) -> np.ndarray:
         texts = check_texts(texts)
